@@ -1,0 +1,69 @@
+"""HTTP errors of the DICOMweb services, rendered in one place.
+
+Views raise DicomWebError (or a subclass) with a status and a reason that
+names what was wrong; `handle_errors` turns it into a response. The reason
+goes in a small JSON body and in a Warning header (PS3.18 8.4.2), so that
+clients that only look at headers see it too. Nothing else escapes a view:
+an unexpected exception is logged once and answered 500 without a trace.
+"""
+
+import functools
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+class DicomWebError(Exception):
+    status = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        if status is not None:
+            self.status = HTTPStatus(status)
+
+
+class BadRequest(DicomWebError):
+    status = HTTPStatus.BAD_REQUEST
+
+
+class NotFound(DicomWebError):
+    status = HTTPStatus.NOT_FOUND
+
+
+class NotAcceptable(DicomWebError):
+    status = HTTPStatus.NOT_ACCEPTABLE
+
+
+class UnsupportedMediaType(DicomWebError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
+class PayloadTooLarge(DicomWebError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def error_response(status: int, reason: str) -> HttpResponse:
+    response = JsonResponse({"status": int(status), "reason": reason}, status=int(status))
+    # Header values must be latin-1; the JSON body carries the full text.
+    header_text = reason.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+    response["Warning"] = f'299 pacsweb "{header_text[:200]}"'
+    return response
+
+
+def handle_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DicomWebError as exc:
+            return error_response(exc.status, exc.reason)
+        except Exception:
+            logger.exception("%s %s failed", request.method, request.path)
+            return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+
+    return wrapper

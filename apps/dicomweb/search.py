@@ -1,0 +1,17 @@
+"""Placeholder module: replaced by its implementation before this lands."""
+
+from django.http import HttpRequest, HttpResponse
+
+from apps.dicomweb.errors import error_response
+
+
+def studies(request: HttpRequest, **kwargs: str) -> HttpResponse:
+    return error_response(501, "not available yet")
+
+
+def series(request: HttpRequest, **kwargs: str) -> HttpResponse:
+    return error_response(501, "not available yet")
+
+
+def instances(request: HttpRequest, **kwargs: str) -> HttpResponse:
+    return error_response(501, "not available yet")

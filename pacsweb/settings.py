@@ -1,0 +1,203 @@
+"""Django settings for pacsweb.
+
+Every value comes from the environment (see pacsweb/env.py and README
+"Configuration"). The defaults give the embedded set-up: SQLite and files
+under ./var, tasks run in-process, no Redis or PostgreSQL needed.
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from pacsweb.env import env_bool, env_choice, env_int, env_list, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env_path("PACSWEB_VAR_DIR", BASE_DIR / "var")
+
+# Production mode turns the deployment checks (pacsweb.W/E ids) into errors.
+PRODUCTION = env_bool("PACSWEB_PRODUCTION", False)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = env_str("DJANGO_SECRET_KEY", "")
+    if key:
+        return key
+    # Embedded default: a random key kept beside the data, so sessions survive
+    # restarts without anybody having to invent one. Production refuses this
+    # (check pacsweb.E002).
+    path = VAR_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+SECRET_KEY = _secret_key()
+SECRET_KEY_FROM_ENV = bool(env_str("DJANGO_SECRET_KEY", ""))
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "oauth2_provider",
+    "apps.archive",
+    "apps.accounts",
+    "apps.dicomweb",
+    "apps.dimse",
+    "apps.worklist",
+    "apps.viewer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pacsweb.urls"
+WSGI_APPLICATION = "pacsweb.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'pacsweb.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Writers queue for the lock instead of failing at once; IMMEDIATE
+        # takes the write lock at BEGIN so two ingests cannot deadlock on
+        # a read-to-write upgrade. synchronous=FULL: a commit that returned
+        # survives power loss, which is what an acknowledgement promises.
+        "timeout": 60,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    }
+    # Tests use a file, not Django's shared-cache in-memory database, whose
+    # table locks ignore the busy timeout and so cannot test concurrency.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("PACSWEB_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Uploads: STOW-RS reads the request stream itself, so these only bound the
+# form-based paths (admin, sign-in).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- Celery ---------------------------------------------------------------
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
+# No broker: tasks run in the calling process (the embedded set-up).
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- pacsweb --------------------------------------------------------------
+
+PACSWEB_STORAGE_DIR = env_path("PACSWEB_STORAGE_DIR", VAR_DIR / "storage")
+PACSWEB_DUPLICATE_POLICY = env_choice(
+    "PACSWEB_DUPLICATE_POLICY", "keep", ("keep", "overwrite", "reject")
+)
+PACSWEB_HTTP_HOST = env_str("PACSWEB_HTTP_HOST", "127.0.0.1")
+PACSWEB_HTTP_PORT = env_int("PACSWEB_HTTP_PORT", 8000, minimum=1)
+PACSWEB_AE_TITLE = env_str("PACSWEB_AE_TITLE", "PACSWEB")
+PACSWEB_DICOM_HOST = env_str("PACSWEB_DICOM_HOST", "127.0.0.1")
+PACSWEB_DICOM_PORT = env_int("PACSWEB_DICOM_PORT", 11112, minimum=1)
+# Inline binary values up to this size in DICOM JSON; larger ones get a
+# BulkDataURI (PS3.18 F.2.7).
+PACSWEB_INLINE_BINARY_MAX = env_int("PACSWEB_INLINE_BINARY_MAX", 1024, minimum=0)
+# QIDO-RS: the page size when the client gives no limit, and the most any
+# single request may ask for.
+PACSWEB_QIDO_DEFAULT_LIMIT = env_int("PACSWEB_QIDO_DEFAULT_LIMIT", 100, minimum=1)
+PACSWEB_QIDO_MAX_LIMIT = env_int("PACSWEB_QIDO_MAX_LIMIT", 1000, minimum=1)
+PACSWEB_STOW_MAX_BYTES = env_int("PACSWEB_STOW_MAX_BYTES", 4 * 1024**3, minimum=1)
+PACSWEB_STOW_MAX_PARTS = env_int("PACSWEB_STOW_MAX_PARTS", 10000, minimum=1)
+
+LOG_LEVEL = env_choice("PACSWEB_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # pynetdicom logs every PDU at INFO; operators want associations,
+        # not bytes.
+        "pynetdicom": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -81,9 +81,10 @@ class PeerUnavailable(ConnectionError):
 class DimseFailure(Exception):
     """The peer refused the association or answered with a failure status."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, error_id: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.error_id = error_id
 
 
 @dataclass(frozen=True)
@@ -391,9 +392,11 @@ def _n_request(peer: Peer, kind: str, uid: str, ds: Dataset) -> Dataset | None:
     code = int(status.Status) if status and "Status" in status else None
     if code != ProcedureStepStatus.SUCCESS:
         comment = str(status.get("ErrorComment", "")) if status else ""
+        error_id = status.get("ErrorID") if status else None
         raise DimseFailure(
             f"N-{kind.upper()} to {peer} failed with status {_hex(code)} {comment}".rstrip(),
             code,
+            int(error_id) if error_id is not None else None,
         )
     return attributes
 

@@ -32,7 +32,6 @@ def load_file(path: Path) -> RequestedProcedure:
 
 
 def load_dataset(ds: Dataset) -> RequestedProcedure:
-    ds.decode()
     study_uid = _text(ds, "StudyInstanceUID") or generate_uid()
     columns = {
         column: _text(ds, keyword)[: _max(RequestedProcedure, column)]

@@ -1,0 +1,87 @@
+"""Real DICOM peers for tests: our listener, dcmtk tools and servers,
+each on a free loopback port and always shut down."""
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pynetdicom import AE, evt
+from pynetdicom.presentation import StoragePresentationContexts
+from pynetdicom.sop_class import Verification
+
+from apps.dimse import services
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def _store_handler(event) -> int:
+    from django.db import close_old_connections
+
+    from apps.archive import storage
+    from apps.archive.ingest import IngestError, ingest_file
+
+    try:
+        path = storage.spool([event.encoded_dataset(include_meta=True)])
+        ingest_file(path, owned=True, source_ae_title=event.assoc.requestor.ae_title)
+    except IngestError as exc:
+        return int(exc.status)
+    finally:
+        close_old_connections()
+    return 0
+
+
+@contextmanager
+def listener(ae_title: str = "PACSWEB") -> Iterator[int]:
+    """Our DICOM listener with the Q/R, worklist and MPPS services."""
+    ae = AE(ae_title=ae_title)
+    ae.add_supported_context(Verification)
+    for context in StoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+    handlers = services.configure(ae) + [(evt.EVT_C_STORE, _store_handler)]
+    port = free_port()
+    server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def process(args: list[str], port: int, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)

@@ -75,6 +75,9 @@ def process(args: list[str], port: int, cwd: Path | None = None) -> Iterator[sub
         wait_for_port(port, proc)
         yield proc
     finally:
+        if proc.poll() is not None:
+            # Died under the test: show why.
+            print(proc.stdout.read().decode(errors="replace"))
         proc.terminate()
         try:
             proc.wait(timeout=5)
@@ -85,3 +88,25 @@ def process(args: list[str], port: int, cwd: Path | None = None) -> Iterator[sub
 
 def run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def dcmqrscp(workdir: Path, files: list[Path], peers: dict[str, int]) -> Iterator[int]:
+    """dcmtk's Q/R archive holding `files`, knowing `peers` (AE: port)."""
+    db = workdir / "qrdb"
+    db.mkdir(parents=True)
+    port = free_port()
+    hosts = "\n".join(f"p{i} = ({ae}, {HOST}, {peer_port})" for i, (ae, peer_port) in enumerate(peers.items()))
+    config = workdir / "dcmqrscp.cfg"
+    config.write_text(
+        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
+        f"HostTable BEGIN\n{hosts}\nHostTable END\n"
+        "VendorTable BEGIN\nVendorTable END\n"
+        f"AETable BEGIN\nDCMQRSCP {db} RW (200, 1024mb) ANY\nAETable END\n"
+    )
+    if files:
+        indexed = run(["dcmqridx", str(db), *map(str, files)])
+        if indexed.returncode != 0:
+            raise RuntimeError(indexed.stderr)
+    with process(["dcmqrscp", "-c", str(config), str(port)], port):
+        yield port

@@ -8,6 +8,7 @@ same Filter, and apps/archive/matching.py the same SQL.
 """
 
 import re
+from datetime import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -212,6 +213,20 @@ def _pn_text(value: str) -> str:
     return "=".join(groups).rstrip("=")
 
 
+def _valid(normalized: str, kind: str) -> str:
+    """The normalized value if it names a real date or time, else ""."""
+    if not normalized:
+        return ""
+    try:
+        if kind == querykeys.DATE:
+            datetime.strptime(normalized, "%Y%m%d")
+        else:
+            datetime.strptime(normalized[:6], "%H%M%S")
+    except ValueError:
+        return ""
+    return normalized
+
+
 def _range(key: Key, value: str) -> Filter:
     normalize = normalize_date if key.kind == querykeys.DATE else normalize_time
     what = "date" if key.kind == querykeys.DATE else "time"
@@ -219,10 +234,11 @@ def _range(key: Key, value: str) -> Filter:
         low_text, _, high_text = value.partition("-")
     else:
         low_text = high_text = value
-    low = normalize(low_text) if low_text else ""
+    low = _valid(normalize(low_text), key.kind) if low_text else ""
     high = ""
     if high_text:
-        high = normalize(high_text) if key.kind == querykeys.DATE else normalize_time(high_text, upper=True)
+        upper = normalize(high_text) if key.kind == querykeys.DATE else normalize_time(high_text, upper=True)
+        high = _valid(upper, key.kind)
     if (low_text and not low) or (high_text and not high) or not (low_text or high_text):
         raise QueryError(key.keyword, f"{value!r} is not a valid {what} or {what} range")
     if low and high and low > high:

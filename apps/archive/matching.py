@@ -60,14 +60,15 @@ class DicomWildcard(models.Lookup):
 
     lookup_name = "dicom_wildcard"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
+        patterns = [str(p) for p in rhs_params]
         if connection.vendor == "sqlite":
-            params = [p.replace("[", "[[]") for p in rhs_params]
-            return f"{lhs} GLOB {rhs}", [*lhs_params, *params]
-        params = [_like_pattern(p) for p in rhs_params]
-        return f"{lhs} LIKE {rhs} ESCAPE '\\'", [*lhs_params, *params]
+            params = [p.replace("[", "[[]") for p in patterns]
+            return f"{lhs} GLOB {rhs}", (*lhs_params, *params)
+        params = [_like_pattern(p) for p in patterns]
+        return f"{lhs} LIKE {rhs} ESCAPE '\\'", (*lhs_params, *params)
 
 
 def _like_pattern(pattern: str) -> str:
@@ -77,7 +78,7 @@ def _like_pattern(pattern: str) -> str:
 
 models.CharField.register_lookup(DicomWildcard)
 
-MODELS: dict[Level, type[models.Model]] = {
+MODELS: dict[Level, Any] = {
     Level.PATIENT: Patient,
     Level.STUDY: Study,
     Level.SERIES: Series,

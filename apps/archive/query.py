@@ -8,9 +8,9 @@ same Filter, and apps/archive/matching.py the same SQL.
 """
 
 import re
-from datetime import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import Enum
 
 from pydicom.dataelem import DataElement

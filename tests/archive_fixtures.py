@@ -31,9 +31,21 @@ KOREAN_STUDY = "1.3.51.0.7.11986030739.15242.20106.39861.48967.23056.44419"
 JAPMULTI_STUDY = "1.3.51.0.7.11986030739.15242.20106.39861.48967.23056.44420"
 
 SAMPLES = (
-    "CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtdose.dcm", "SC_rgb_rle.dcm",
-    "waveform_ecg.dcm", "chrH31.dcm", "chrH32.dcm", "chrI2.dcm", "chrGreek.dcm",
-    "chrRuss.dcm", "chrFren.dcm", "chrGerm.dcm", "chrKoreanMulti.dcm", "chrJapMulti.dcm",
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "rtplan.dcm",
+    "rtdose.dcm",
+    "SC_rgb_rle.dcm",
+    "waveform_ecg.dcm",
+    "chrH31.dcm",
+    "chrH32.dcm",
+    "chrI2.dcm",
+    "chrGreek.dcm",
+    "chrRuss.dcm",
+    "chrFren.dcm",
+    "chrGerm.dcm",
+    "chrKoreanMulti.dcm",
+    "chrJapMulti.dcm",
 )
 
 

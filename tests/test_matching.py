@@ -55,7 +55,11 @@ def stored():
 def test_it_matches_a_japanese_name_by_any_of_its_component_groups(stored):
     assert study_set(("PatientName", "Yamada^Tarou")) == {H31_STUDY}
     assert study_set(("PatientName", "山田^太郎")) == {H31_STUDY, H32_STUDY}
-    assert study_set(("PatientName", "やまだ^たろう")) == {H31_STUDY, H32_STUDY, JAPMULTI_STUDY}
+    assert study_set(("PatientName", "やまだ^たろう")) == {
+        H31_STUDY,
+        H32_STUDY,
+        JAPMULTI_STUDY,
+    }
     assert study_set(("PatientName", "ﾔﾏﾀﾞ^ﾀﾛｳ")) == {H32_STUDY}
 
 
@@ -81,7 +85,11 @@ def test_it_matches_names_with_trailing_empty_components(stored):
 def test_a_partial_name_matches_only_with_fuzzy_matching(stored):
     assert study_set(("PatientName", "tarou")) == set()
     assert study_set(("PatientName", "tarou"), ("fuzzymatching", "true")) == {H31_STUDY}
-    assert study_set(("PatientName", "たろう"), ("fuzzymatching", "true")) == {H31_STUDY, H32_STUDY, JAPMULTI_STUDY}
+    assert study_set(("PatientName", "たろう"), ("fuzzymatching", "true")) == {
+        H31_STUDY,
+        H32_STUDY,
+        JAPMULTI_STUDY,
+    }
     assert study_set(("PatientName", "luk"), ("fuzzymatching", "true")) == set()
 
 
@@ -94,7 +102,13 @@ def test_it_matches_the_referring_physician_case_insensitively(stored):
 
 @pytest.fixture
 def trap_names(tmp_path: Path) -> dict[str, str]:
-    names = {"percent": "100%^Smith", "plain": "100X^Smith", "underscore": "Sm_th^J", "letter": "Smith^J", "bracket": "Br[a]ck^X"}
+    names = {
+        "percent": "100%^Smith",
+        "plain": "100X^Smith",
+        "underscore": "Sm_th^J",
+        "letter": "Smith^J",
+        "bracket": "Br[a]ck^X",
+    }
     for n, (label, name) in enumerate(names.items()):
         ingest_file(
             derived(
@@ -125,7 +139,12 @@ def test_sql_pattern_characters_in_a_value_match_only_themselves(trap_names):
 
 
 def test_wildcards_on_text_keys_are_case_sensitive(stored):
-    assert study_set(("PatientID", "SCS*")) == {GREEK_STUDY, RUSS_STUDY, FREN_STUDY, GERM_STUDY}
+    assert study_set(("PatientID", "SCS*")) == {
+        GREEK_STUDY,
+        RUSS_STUDY,
+        FREN_STUDY,
+        GERM_STUDY,
+    }
     assert study_set(("PatientID", "scs*")) == set()
 
 
@@ -141,19 +160,31 @@ def test_it_matches_date_ranges_open_and_closed(stored):
 
 
 def test_a_time_range_and_a_single_hour(stored):
-    assert study_set(("StudyDate", "20040101-20041231"), ("StudyTime", "0700-0800")) == {CT_STUDY}
-    assert study_set(("StudyDate", "20040101-20041231"), ("StudyTime", "18")) == {MR_STUDY}
+    assert study_set(
+        ("StudyDate", "20040101-20041231"), ("StudyTime", "0700-0800")
+    ) == {CT_STUDY}
+    assert study_set(("StudyDate", "20040101-20041231"), ("StudyTime", "18")) == {
+        MR_STUDY
+    }
 
 
 def test_it_matches_a_list_of_uids_with_either_separator(stored):
-    assert study_set(("StudyInstanceUID", f"{CT_STUDY},{MR_STUDY}")) == {CT_STUDY, MR_STUDY}
-    assert study_set(("StudyInstanceUID", f"{CT_STUDY}\\{RTPLAN_STUDY}")) == {CT_STUDY, RTPLAN_STUDY}
+    assert study_set(("StudyInstanceUID", f"{CT_STUDY},{MR_STUDY}")) == {
+        CT_STUDY,
+        MR_STUDY,
+    }
+    assert study_set(("StudyInstanceUID", f"{CT_STUDY}\\{RTPLAN_STUDY}")) == {
+        CT_STUDY,
+        RTPLAN_STUDY,
+    }
 
 
 def test_series_and_instance_keys_match_at_their_levels(stored):
     series = search(Query.from_params(Level.SERIES, [("Modality", "RT*")])).rows
     assert {s.modality for s in series} == {"RTPLAN", "RTDOSE"}
-    instances = search(Query.from_params(Level.INSTANCE, [("SOPInstanceUID", CT_SOP)])).rows
+    instances = search(
+        Query.from_params(Level.INSTANCE, [("SOPInstanceUID", CT_SOP)])
+    ).rows
     assert [i.series.series_instance_uid for i in instances] == [CT_SERIES]
     numbered = search(Query.from_params(Level.SERIES, [("SeriesNumber", "2")])).rows
     assert [s.study.study_instance_uid for s in numbered] == [RTPLAN_STUDY]
@@ -163,10 +194,22 @@ def test_series_and_instance_keys_match_at_their_levels(stored):
     ("key", "value", "message"),
     [
         ("StudyDate", "2004", "StudyDate: '2004' is not a valid date or date range"),
-        ("StudyDate", "20041301", "StudyDate: '20041301' is not a valid date or date range"),
-        ("StudyDate", "20050101-20040101", "StudyDate: '20050101-20040101' is a range that ends before it starts"),
+        (
+            "StudyDate",
+            "20041301",
+            "StudyDate: '20041301' is not a valid date or date range",
+        ),
+        (
+            "StudyDate",
+            "20050101-20040101",
+            "StudyDate: '20050101-20040101' is a range that ends before it starts",
+        ),
         ("StudyTime", "25x", "StudyTime: '25x' is not a valid time or time range"),
-        ("StudyInstanceUID", "1.2.*", "StudyInstanceUID: '1.2.*' is not a valid UID (wildcards are not allowed in UIDs)"),
+        (
+            "StudyInstanceUID",
+            "1.2.*",
+            "StudyInstanceUID: '1.2.*' is not a valid UID (wildcards are not allowed in UIDs)",
+        ),
         ("SeriesNumber", "two", "SeriesNumber: 'two' is not an integer"),
     ],
 )
@@ -182,10 +225,26 @@ def test_it_refuses_malformed_values_naming_the_key(key, value, message):
 
 def test_paging_through_modalities_in_study_never_repeats_or_skips(tmp_path):
     expected = store_multiseries_studies(tmp_path)
-    ingest_file(derived(tmp_path, "CT_small.dcm", StudyInstanceUID=uid(5), SeriesInstanceUID=uid(6), SOPInstanceUID=uid(7), Modality="OT", StudyDate="20200120"))
+    ingest_file(
+        derived(
+            tmp_path,
+            "CT_small.dcm",
+            StudyInstanceUID=uid(5),
+            SeriesInstanceUID=uid(6),
+            SOPInstanceUID=uid(7),
+            Modality="OT",
+            StudyDate="20200120",
+        )
+    )
 
-    pages = [studies(("ModalitiesInStudy", "CT"), ("limit", "2"), ("offset", str(o))) for o in (0, 2, 4, 6)]
-    also_mr = [studies(("Modality", "MR"), ("limit", "2"), ("offset", str(o))) for o in (0, 2, 4)]
+    pages = [
+        studies(("ModalitiesInStudy", "CT"), ("limit", "2"), ("offset", str(o)))
+        for o in (0, 2, 4, 6)
+    ]
+    also_mr = [
+        studies(("Modality", "MR"), ("limit", "2"), ("offset", str(o)))
+        for o in (0, 2, 4)
+    ]
 
     assert pages == [expected[0:2], expected[2:4], expected[4:5], []]
     assert sum(also_mr, []) == expected
@@ -203,7 +262,10 @@ def test_default_order_is_most_recent_study_first_and_orderby_changes_it(stored)
     dates = [Study.objects.get(study_instance_uid=u).study_date for u in dated]
     assert dates == sorted(dates, reverse=True)
     assert dated[0] == SC_STUDY and dated[-1] == CT_STUDY
-    names = [Study.objects.get(study_instance_uid=u).patient.patient_name_norm for u in by_name]
+    names = [
+        Study.objects.get(study_instance_uid=u).patient.patient_name_norm
+        for u in by_name
+    ]
     assert names == sorted(names)
 
 
@@ -211,7 +273,9 @@ def test_orderby_refuses_keys_below_the_level():
     with pytest.raises(QueryError) as caught:
         Query.from_params(Level.STUDY, [("orderby", "-SeriesNumber")])
 
-    assert caught.value.reason == "orderby: cannot order study results by '-SeriesNumber'"
+    assert (
+        caught.value.reason == "orderby: cannot order study results by '-SeriesNumber'"
+    )
 
 
 # --- access -------------------------------------------------------------------
@@ -224,8 +288,12 @@ def test_collections_restrict_every_level(stored):
     assert studies(collections=[allowed.pk]) == [CT_STUDY]
     assert studies(collections=[]) == []
     series = search(Query.from_params(Level.SERIES, [], collections=[allowed.pk])).rows
-    instances = search(Query.from_params(Level.INSTANCE, [], collections=[allowed.pk])).rows
-    patients = search(Query.from_identifier(Dataset(), "PATIENT", "PATIENT", collections=[allowed.pk])).rows
+    instances = search(
+        Query.from_params(Level.INSTANCE, [], collections=[allowed.pk])
+    ).rows
+    patients = search(
+        Query.from_identifier(Dataset(), "PATIENT", "PATIENT", collections=[allowed.pk])
+    ).rows
     assert [s.series_instance_uid for s in series] == [CT_SERIES]
     assert [i.sop_instance_uid for i in instances] == [CT_SOP]
     assert [p.patient_id for p in patients] == ["1CT1"]
@@ -246,12 +314,20 @@ def test_an_identifier_matches_like_the_same_qido_parameters(stored):
 
     query = Query.from_identifier(ds, "STUDY", "STUDY")
 
-    assert {s.study_instance_uid for s in search(query).rows} == study_set(("PatientName", "山田^太郎"))
+    assert {s.study_instance_uid for s in search(query).rows} == study_set(
+        ("PatientName", "山田^太郎")
+    )
     assert {s.study_instance_uid for s in search(query).rows} == {H31_STUDY, H32_STUDY}
 
 
 def test_an_identifier_returns_exactly_its_keys(stored):
-    ds = _identifier(PatientName="", StudyInstanceUID=CT_STUDY, ModalitiesInStudy="", NumberOfStudyRelatedInstances="", PatientAge="")
+    ds = _identifier(
+        PatientName="",
+        StudyInstanceUID=CT_STUDY,
+        ModalitiesInStudy="",
+        NumberOfStudyRelatedInstances="",
+        PatientAge="",
+    )
     query = Query.from_identifier(ds, "STUDY")
 
     rows = search(query).rows
@@ -272,11 +348,17 @@ def test_an_identifier_at_image_level_in_the_patient_root(stored):
     rows = search(Query.from_identifier(ds, "IMAGE", "PATIENT")).rows
 
     assert {r.series.study.study_instance_uid for r in rows} == {RTDOSE_STUDY}
-    assert {r.sop_instance_uid for r in rows} == {"1.9.999.999.99.9.9999.9999.20030818153516"}
+    assert {r.sop_instance_uid for r in rows} == {
+        "1.9.999.999.99.9.9999.9999.20030818153516"
+    }
 
 
 def test_an_identifier_with_uid_lists_and_unsupported_keys():
-    ds = _identifier(StudyInstanceUID=[CT_STUDY, MR_STUDY], PatientAge="024Y", QueryRetrieveLevel="STUDY")
+    ds = _identifier(
+        StudyInstanceUID=[CT_STUDY, MR_STUDY],
+        PatientAge="024Y",
+        QueryRetrieveLevel="STUDY",
+    )
 
     query = Query.from_identifier(ds, "STUDY")
 
@@ -291,4 +373,25 @@ def test_the_study_root_has_no_patient_level():
     with pytest.raises(QueryError) as caught:
         Query.from_identifier(Dataset(), "PATIENT", "STUDY")
 
-    assert caught.value.reason == "QueryRetrieveLevel: the Study Root model has no PATIENT level"
+    assert (
+        caught.value.reason
+        == "QueryRetrieveLevel: the Study Root model has no PATIENT level"
+    )
+
+
+def test_a_patient_level_identifier_returns_patients_with_their_study_count(stored):
+    ds = _identifier(
+        PatientName="LASTNAME*", PatientID="", NumberOfPatientRelatedStudies=""
+    )
+    query = Query.from_identifier(ds, "PATIENT", "PATIENT")
+
+    rows = search(query).rows
+    rendered = [Renderer(query).render(row) for row in rows]
+
+    assert rendered == [
+        {
+            "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Lastname^Firstname"}]},
+            "00100020": {"vr": "LO", "Value": ["id11111"]},
+            "00201200": {"vr": "IS", "Value": [1]},
+        }
+    ]

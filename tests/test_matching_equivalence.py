@@ -42,17 +42,30 @@ def _text(draw, pool: list[str]) -> str:
 
 
 def _pools() -> dict[str, list[str]]:
-    names = [n.split("=")[0] for n in Patient.objects.values_list("patient_name", flat=True)]
+    names = [
+        n.split("=")[0] for n in Patient.objects.values_list("patient_name", flat=True)
+    ]
     dates = sorted({d for d in Study.objects.values_list("study_date", flat=True) if d})
     return {
-        "PatientName": [n for n in names if n] + ["山田^太郎", "やまだ^たろう", "홍^길동"],
+        "PatientName": [n for n in names if n]
+        + ["山田^太郎", "やまだ^たろう", "홍^길동"],
         "PatientID": list(Patient.objects.values_list("patient_id", flat=True)),
         "StudyDate": dates,
-        "StudyInstanceUID": list(Study.objects.values_list("study_instance_uid", flat=True)),
-        "AccessionNumber": [a for a in Study.objects.values_list("accession_number", flat=True) if a],
+        "StudyInstanceUID": list(
+            Study.objects.values_list("study_instance_uid", flat=True)
+        ),
+        "AccessionNumber": [
+            a for a in Study.objects.values_list("accession_number", flat=True) if a
+        ],
         "Modality": sorted(set(Series.objects.values_list("modality", flat=True))),
-        "SeriesNumber": [str(n) for n in Series.objects.values_list("series_number", flat=True) if n is not None],
-        "SOPClassUID": sorted(set(Instance.objects.values_list("sop_class_uid", flat=True))),
+        "SeriesNumber": [
+            str(n)
+            for n in Series.objects.values_list("series_number", flat=True)
+            if n is not None
+        ],
+        "SOPClassUID": sorted(
+            set(Instance.objects.values_list("sop_class_uid", flat=True))
+        ),
     }
 
 
@@ -61,31 +74,59 @@ def test_qido_and_c_find_return_the_same_uids_for_generated_queries():
     pools = _pools()
     outcomes: list[int] = []
 
-    @settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=120,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.data())
     def check(data):
         draw = data.draw
         level_name = draw(st.sampled_from(list(LEVELS)))
         level = LEVELS[level_name]
-        keys = ["PatientName", "PatientID", "StudyDate", "StudyInstanceUID", "AccessionNumber", "ModalitiesInStudy"]
+        keys = [
+            "PatientName",
+            "PatientID",
+            "StudyDate",
+            "StudyInstanceUID",
+            "AccessionNumber",
+            "ModalitiesInStudy",
+        ]
         if level >= Level.SERIES:
             keys += ["Modality", "SeriesNumber"]
         if level == Level.INSTANCE:
             keys += ["SOPClassUID"]
-        chosen = draw(st.lists(st.sampled_from(keys), min_size=1, max_size=3, unique=True))
+        chosen = draw(
+            st.lists(st.sampled_from(keys), min_size=1, max_size=3, unique=True)
+        )
 
         params: list[tuple[str, str]] = []
         ds = Dataset()
         for keyword in chosen:
             if keyword in ("StudyInstanceUID", "ModalitiesInStudy"):
-                pool = pools["Modality"] if keyword == "ModalitiesInStudy" else pools[keyword]
-                values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2, unique=True))
+                pool = (
+                    pools["Modality"]
+                    if keyword == "ModalitiesInStudy"
+                    else pools[keyword]
+                )
+                values = draw(
+                    st.lists(st.sampled_from(pool), min_size=1, max_size=2, unique=True)
+                )
                 params.append((keyword, ",".join(values)))
                 setattr(ds, keyword, values if len(values) > 1 else values[0])
                 continue
             if keyword == "StudyDate":
-                low, high = sorted(draw(st.lists(st.sampled_from(pools[keyword]), min_size=2, max_size=2)))
-                value = draw(st.sampled_from([low, f"{low}-{high}", f"{low}-", f"-{high}"]))
+                low, high = sorted(
+                    draw(
+                        st.lists(
+                            st.sampled_from(pools[keyword]), min_size=2, max_size=2
+                        )
+                    )
+                )
+                value = draw(
+                    st.sampled_from([low, f"{low}-{high}", f"{low}-", f"-{high}"])
+                )
             elif keyword in ("SeriesNumber", "SOPClassUID"):
                 value = draw(st.sampled_from(pools[keyword]))
             else:

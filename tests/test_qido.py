@@ -47,7 +47,10 @@ def test_it_returns_a_study_in_the_dicom_json_model(client, stored):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/dicom+json; charset=utf-8"
     (study,) = response.json()
-    assert study["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "CompressedSamples^CT1"}]}
+    assert study["00100010"] == {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "CompressedSamples^CT1"}],
+    }
     assert study["00100020"] == {"vr": "LO", "Value": ["1CT1"]}
     assert study["00080020"] == {"vr": "DA", "Value": ["20040119"]}
     assert study["00080061"] == {"vr": "CS", "Value": ["CT"]}
@@ -62,9 +65,16 @@ def test_it_returns_a_study_in_the_dicom_json_model(client, stored):
 def test_it_returns_japanese_names_in_all_three_groups(client, stored):
     response = client.get("/dicomweb/studies", {"PatientName": "やまだ^たろう"})
 
-    names = {item["0020000D"]["Value"][0]: item["00100010"]["Value"][0] for item in response.json()}
+    names = {
+        item["0020000D"]["Value"][0]: item["00100010"]["Value"][0]
+        for item in response.json()
+    }
     assert set(names) == {H31_STUDY, H32_STUDY, JAPMULTI_STUDY}
-    assert names[H31_STUDY] == {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
+    assert names[H31_STUDY] == {
+        "Alphabetic": "Yamada^Tarou",
+        "Ideographic": "山田^太郎",
+        "Phonetic": "やまだ^たろう",
+    }
 
 
 def test_keys_may_be_given_by_tag_or_keyword(client, stored):
@@ -75,38 +85,57 @@ def test_keys_may_be_given_by_tag_or_keyword(client, stored):
 
 
 def test_fuzzymatching_matches_a_name_component(client, stored):
-    response = client.get("/dicomweb/studies", {"PatientName": "TAROU", "fuzzymatching": "true"})
+    response = client.get(
+        "/dicomweb/studies", {"PatientName": "TAROU", "fuzzymatching": "true"}
+    )
 
     assert _uids(response) == [H31_STUDY]
 
 
 def test_each_search_resource_returns_its_level(client, stored):
     series_of_study = client.get(f"/dicomweb/studies/{CT_STUDY}/series")
-    instances_of_series = client.get(f"/dicomweb/studies/{CT_STUDY}/series/{CT_SERIES}/instances")
+    instances_of_series = client.get(
+        f"/dicomweb/studies/{CT_STUDY}/series/{CT_SERIES}/instances"
+    )
     instances_of_study = client.get(f"/dicomweb/studies/{CT_STUDY}/instances")
     all_series = client.get("/dicomweb/series", {"Modality": "RT*"})
     all_instances = client.get("/dicomweb/instances", {"SOPInstanceUID": CT_SOP})
 
     assert _uids(series_of_study, "0020000E") == [CT_SERIES]
-    assert series_of_study.json()[0]["00081190"]["Value"] == [BASE + f"studies/{CT_STUDY}/series/{CT_SERIES}"]
+    assert series_of_study.json()[0]["00081190"]["Value"] == [
+        BASE + f"studies/{CT_STUDY}/series/{CT_SERIES}"
+    ]
     assert "00100010" not in series_of_study.json()[0]
     (instance,) = instances_of_series.json()
     assert instance["00080018"]["Value"] == [CT_SOP]
     assert instance["00080016"]["Value"] == ["1.2.840.10008.5.1.4.1.1.2"]
-    assert (instance["00280010"]["Value"], instance["00280011"]["Value"]) == ([128], [128])
-    assert instance["00081190"]["Value"] == [BASE + f"studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}"]
+    assert (instance["00280010"]["Value"], instance["00280011"]["Value"]) == (
+        [128],
+        [128],
+    )
+    assert instance["00081190"]["Value"] == [
+        BASE + f"studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}"
+    ]
     assert "0020000E" not in instance
     assert _uids(instances_of_study, "00080018") == [CT_SOP]
     assert instances_of_study.json()[0]["0020000E"]["Value"] == [CT_SERIES]
-    assert {i["0020000D"]["Value"][0] for i in all_series.json()} == {RTPLAN_STUDY, RTDOSE_STUDY}
-    assert all_instances.json()[0]["00100010"]["Value"] == [{"Alphabetic": "CompressedSamples^CT1"}]
+    assert {i["0020000D"]["Value"][0] for i in all_series.json()} == {
+        RTPLAN_STUDY,
+        RTDOSE_STUDY,
+    }
+    assert all_instances.json()[0]["00100010"]["Value"] == [
+        {"Alphabetic": "CompressedSamples^CT1"}
+    ]
 
 
 def test_includefield_repeated_comma_separated_and_all(client, few):
     listed = client.get(
         f"/dicomweb/studies?StudyInstanceUID={CT_STUDY}&includefield=PatientAge,00180015&includefield=PatientWeight,InstitutionName"
     )
-    everything = client.get(f"/dicomweb/studies/{CT_STUDY}/series/{CT_SERIES}/instances", {"includefield": "all"})
+    everything = client.get(
+        f"/dicomweb/studies/{CT_STUDY}/series/{CT_SERIES}/instances",
+        {"includefield": "all"},
+    )
 
     study = listed.json()[0]
     assert study["00101010"] == {"vr": "AS", "Value": ["000Y"]}
@@ -117,7 +146,8 @@ def test_includefield_repeated_comma_separated_and_all(client, few):
     instance = everything.json()[0]
     assert instance["00280030"]["Value"] == [0.661468, 0.661468]
     assert instance["7FE00010"]["BulkDataURI"] == (
-        BASE + f"studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}/bulkdata/7FE00010"
+        BASE
+        + f"studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}/bulkdata/7FE00010"
     )
 
 
@@ -132,10 +162,18 @@ def test_no_match_is_200_with_an_empty_array(client, few):
 def test_limit_and_offset_page_in_the_default_order(client, tmp_path: Path):
     expected = store_multiseries_studies(tmp_path)
 
-    pages = [client.get("/dicomweb/studies", {"ModalitiesInStudy": "MR", "limit": 2, "offset": o}) for o in (0, 2, 4)]
+    pages = [
+        client.get(
+            "/dicomweb/studies", {"ModalitiesInStudy": "MR", "limit": 2, "offset": o}
+        )
+        for o in (0, 2, 4)
+    ]
 
     assert [_uids(p) for p in pages] == [expected[0:2], expected[2:4], expected[4:]]
-    assert pages[0]["Warning"] == '299 pacsweb "There are additional results that can be requested"'
+    assert (
+        pages[0]["Warning"]
+        == '299 pacsweb "There are additional results that can be requested"'
+    )
     assert "Warning" not in pages[2]
     assert pages[0].json()[0]["00080061"]["Value"] == ["CT", "MR", "SR"]
     assert pages[0].json()[0]["00201206"]["Value"] == [3]
@@ -154,7 +192,9 @@ def test_limit_is_bounded_by_the_configured_maximum(client, stored, settings):
 
 
 def test_an_attribute_without_matching_support_is_ignored_and_named(client, few):
-    response = client.get("/dicomweb/studies", {"PatientAge": "099Y", "StudyInstanceUID": CT_STUDY})
+    response = client.get(
+        "/dicomweb/studies", {"PatientAge": "099Y", "StudyInstanceUID": CT_STUDY}
+    )
 
     assert _uids(response) == [CT_STUDY]
     assert response.json()[0]["00101010"]["Value"] == ["000Y"]
@@ -172,8 +212,14 @@ def test_an_attribute_without_matching_support_is_ignored_and_named(client, few)
         ("offset=x", "offset: must be a non-negative integer, got 'x'"),
         ("fuzzymatching=yes", "fuzzymatching: must be true or false, got 'yes'"),
         ("includefield=Colour", "includefield: 'Colour' is not a DICOM keyword or tag"),
-        ("StudyDate=2004-13-01", "StudyDate: '2004-13-01' is not a valid date or date range"),
-        ("StudyInstanceUID=1.2.03", "StudyInstanceUID: '1.2.03' is not a valid UID (wildcards are not allowed in UIDs)"),
+        (
+            "StudyDate=2004-13-01",
+            "StudyDate: '2004-13-01' is not a valid date or date range",
+        ),
+        (
+            "StudyInstanceUID=1.2.03",
+            "StudyInstanceUID: '1.2.03' is not a valid UID (wildcards are not allowed in UIDs)",
+        ),
         ("PatientID=a&PatientID=b", "PatientID: is given more than once"),
         ("orderby=Colour", "orderby: cannot order study results by 'Colour'"),
     ],
@@ -192,24 +238,34 @@ def test_a_bad_parameter_is_a_400_that_names_it(client, query, reason):
         ("application/dicom+json", "application/dicom+json"),
         ("application/json", "application/json"),
         ("*/*", "application/dicom+json"),
-        ('application/dicom+json; q="0.5", application/json; q=0.9', "application/json"),
+        (
+            'application/dicom+json; q="0.5", application/json; q=0.9',
+            "application/json",
+        ),
         ("text/html, application/*;q=0.1", "application/dicom+json"),
     ],
 )
 def test_accept_negotiates_json(client, few, accept, content_type):
-    response = client.get("/dicomweb/studies", {"StudyInstanceUID": CT_STUDY}, HTTP_ACCEPT=accept)
+    response = client.get(
+        "/dicomweb/studies", {"StudyInstanceUID": CT_STUDY}, HTTP_ACCEPT=accept
+    )
 
     assert response.status_code == 200
     assert response["Content-Type"] == f"{content_type}; charset=utf-8"
     assert _uids(response) == [CT_STUDY]
 
 
-@pytest.mark.parametrize("accept", ["text/html", "application/dicom+xml", "application/dicom+json;q=0"])
+@pytest.mark.parametrize(
+    "accept", ["text/html", "application/dicom+xml", "application/dicom+json;q=0"]
+)
 def test_an_unsupported_accept_is_406(client, accept):
     response = client.get("/dicomweb/studies", HTTP_ACCEPT=accept)
 
     assert response.status_code == 406
-    assert "search results are application/dicom+json or application/json" in response.json()["reason"]
+    assert (
+        "search results are application/dicom+json or application/json"
+        in response.json()["reason"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -241,7 +297,21 @@ def test_searches_see_only_the_allowed_collections(few):
         request.allowed_collections = allowed_collections
         return json.loads(view(request, **kwargs).content)
 
-    assert [s["0020000D"]["Value"][0] for s in get(search_views.studies, "/dicomweb/studies", [allowed.pk])] == [MR_STUDY]
+    assert [
+        s["0020000D"]["Value"][0]
+        for s in get(search_views.studies, "/dicomweb/studies", [allowed.pk])
+    ] == [MR_STUDY]
     assert get(search_views.studies, "/dicomweb/studies", []) == []
-    assert get(search_views.instances, f"/dicomweb/studies/{CT_STUDY}/instances", [allowed.pk], study=CT_STUDY) == []
-    assert len(get(search_views.studies, "/dicomweb/studies", None)) == Study.objects.count()
+    assert (
+        get(
+            search_views.instances,
+            f"/dicomweb/studies/{CT_STUDY}/instances",
+            [allowed.pk],
+            study=CT_STUDY,
+        )
+        == []
+    )
+    assert (
+        len(get(search_views.studies, "/dicomweb/studies", None))
+        == Study.objects.count()
+    )

@@ -37,7 +37,16 @@ from apps.archive.query import Filter, Match, Query, QueryError, parse_value
 from apps.archive.querykeys import Level
 from apps.archive.text import normalize_time
 
-__all__ = ["Level", "Match", "Query", "QueryError", "SearchResult", "parse_value", "queryset", "search"]
+__all__ = [
+    "Level",
+    "Match",
+    "Query",
+    "QueryError",
+    "SearchResult",
+    "parse_value",
+    "queryset",
+    "search",
+]
 
 
 @dataclass
@@ -104,7 +113,9 @@ def condition(f: Filter, level: Level) -> Q | Exists:
         # A key of a lower level matches when any row below matches: EXISTS
         # keeps one row per result however many rows below match.
         inner = _column_condition(f, "")
-        below = MODELS[key.level].objects.filter(**{path_up(key.level, level): OuterRef("pk")})
+        below = MODELS[key.level].objects.filter(
+            **{path_up(key.level, level): OuterRef("pk")}
+        )
         return Exists(below.filter(inner))
     return _column_condition(f, _prefix(level, key.level))
 
@@ -126,7 +137,12 @@ def _column_condition(f: Filter, prefix: str) -> Q | Exists:
             q &= Q(**{column + "__lte": high})
         return q
     if key.kind == querykeys.TIME and f.match is Match.SINGLE:
-        return Q(**{column + "__gte": values[0], column + "__lte": normalize_time(values[0], upper=True)})
+        return Q(
+            **{
+                column + "__gte": values[0],
+                column + "__lte": normalize_time(values[0], upper=True),
+            }
+        )
     return _plain(f, column)
 
 
@@ -160,7 +176,9 @@ def _person_name(f: Filter, column: str) -> Q:
     # value has them stripped, so those forms are listed for the index.
     whole = [value + "^" * n for n in range(5)] if "=" not in value else [value]
     if f.match is Match.WILDCARD:
-        q = Q(**{column + "__dicom_wildcard": value}) | Q(**{column + "__dicom_wildcard": value + "=*"})
+        q = Q(**{column + "__dicom_wildcard": value}) | Q(
+            **{column + "__dicom_wildcard": value + "=*"}
+        )
         if "=" not in value:
             q |= Q(**{column + "__dicom_wildcard": "*=" + value})
             q |= Q(**{column + "__dicom_wildcard": "*=" + value + "=*"})
@@ -187,10 +205,17 @@ def default_order(level: Level) -> list[Any]:
     if level == Level.PATIENT:
         return ["patient_id", "id"]
     study = _prefix(level, Level.STUDY)
-    order: list[Any] = [f"-{study}study_date", f"-{study}study_time", f"-{study}id" if study else "-id"]
+    order: list[Any] = [
+        f"-{study}study_date",
+        f"-{study}study_time",
+        f"-{study}id" if study else "-id",
+    ]
     if level >= Level.SERIES:
         series = _prefix(level, Level.SERIES)
-        order += [F(series + "series_number").asc(nulls_last=True), series + "id" if series else "id"]
+        order += [
+            F(series + "series_number").asc(nulls_last=True),
+            series + "id" if series else "id",
+        ]
     if level == Level.INSTANCE:
         order += [F("instance_number").asc(nulls_last=True), "id"]
     return order
@@ -203,9 +228,13 @@ def queryset(query: Query) -> QuerySet:
     if query.collections is not None:
         qs = _restrict(qs, level, query.collections)
     if query.study_uid is not None and level >= Level.STUDY:
-        qs = qs.filter(**{_prefix(level, Level.STUDY) + "study_instance_uid": query.study_uid})
+        qs = qs.filter(
+            **{_prefix(level, Level.STUDY) + "study_instance_uid": query.study_uid}
+        )
     if query.series_uid is not None and level >= Level.SERIES:
-        qs = qs.filter(**{_prefix(level, Level.SERIES) + "series_instance_uid": query.series_uid})
+        qs = qs.filter(
+            **{_prefix(level, Level.SERIES) + "series_instance_uid": query.series_uid}
+        )
     for f in query.filters:
         if f.match is not Match.UNIVERSAL:
             qs = qs.filter(condition(f, level))
@@ -221,11 +250,15 @@ def _restrict(qs: QuerySet, level: Level, collections: tuple[int, ...]) -> Query
     if not collections:
         return qs.none()
     if level == Level.PATIENT:
-        studies = Study.objects.filter(patient=OuterRef("pk"), collections__in=collections)
+        studies = Study.objects.filter(
+            patient=OuterRef("pk"), collections__in=collections
+        )
         return qs.filter(Exists(studies))
     through = Study.collections.through
     study = "pk" if level == Level.STUDY else _prefix(level, Level.STUDY) + "id"
-    links = through.objects.filter(study_id=OuterRef(study), collection_id__in=collections)
+    links = through.objects.filter(
+        study_id=OuterRef(study), collection_id__in=collections
+    )
     return qs.filter(Exists(links))
 
 

@@ -113,9 +113,13 @@ class Query:
             try:
                 level = Level.from_dicom(level)
             except KeyError:
-                raise QueryError("QueryRetrieveLevel", f"unknown level {level!r}") from None
+                raise QueryError(
+                    "QueryRetrieveLevel", f"unknown level {level!r}"
+                ) from None
         if model_root.upper() == "STUDY" and level == Level.PATIENT:
-            raise QueryError("QueryRetrieveLevel", "the Study Root model has no PATIENT level")
+            raise QueryError(
+                "QueryRetrieveLevel", "the Study Root model has no PATIENT level"
+            )
 
         filters: list[Filter] = []
         return_tags: set[str] = set()
@@ -182,7 +186,10 @@ def parse_value(key: Key, raw: str, *, fuzzy: bool = False) -> Filter:
         uids = tuple(u.strip() for u in re.split(r"[,\\]", value))
         for uid in uids:
             if not is_valid_uid(uid):
-                raise QueryError(name, f"{uid!r} is not a valid UID (wildcards are not allowed in UIDs)")
+                raise QueryError(
+                    name,
+                    f"{uid!r} is not a valid UID (wildcards are not allowed in UIDs)",
+                )
         return Filter(key, Match.LIST if len(uids) > 1 else Match.SINGLE, uids)
 
     if key.kind in (querykeys.DATE, querykeys.TIME):
@@ -237,12 +244,24 @@ def _range(key: Key, value: str) -> Filter:
     low = _valid(normalize(low_text), key.kind) if low_text else ""
     high = ""
     if high_text:
-        upper = normalize(high_text) if key.kind == querykeys.DATE else normalize_time(high_text, upper=True)
+        upper = (
+            normalize(high_text)
+            if key.kind == querykeys.DATE
+            else normalize_time(high_text, upper=True)
+        )
         high = _valid(upper, key.kind)
-    if (low_text and not low) or (high_text and not high) or not (low_text or high_text):
-        raise QueryError(key.keyword, f"{value!r} is not a valid {what} or {what} range")
+    if (
+        (low_text and not low)
+        or (high_text and not high)
+        or not (low_text or high_text)
+    ):
+        raise QueryError(
+            key.keyword, f"{value!r} is not a valid {what} or {what} range"
+        )
     if low and high and low > high:
-        raise QueryError(key.keyword, f"{value!r} is a range that ends before it starts")
+        raise QueryError(
+            key.keyword, f"{value!r} is a range that ends before it starts"
+        )
     if low == high:
         return Filter(key, Match.SINGLE, (low,))
     return Filter(key, Match.RANGE, (low, high))
@@ -253,7 +272,9 @@ def _range(key: Key, value: str) -> Filter:
 FLAGS = ("includefield", "fuzzymatching", "limit", "offset", "orderby")
 
 
-def _parse_params(query: Query, params: Iterable[tuple[str, str]], *, max_limit: int | None) -> Query:
+def _parse_params(
+    query: Query, params: Iterable[tuple[str, str]], *, max_limit: int | None
+) -> Query:
     items = list(params)
     fuzzy = False
     for name, value in items:
@@ -337,6 +358,8 @@ def _order(value: str, level: Level) -> tuple[tuple[Key, bool], ...]:
         tag = querykeys.tag_of(part.lstrip("-+"))
         key = querykeys.MATCHING_KEYS.get(tag) if tag else None
         if key is None or key.kind == querykeys.MODALITIES or key.level > level:
-            raise QueryError("orderby", f"cannot order {level.name.lower()} results by {part!r}")
+            raise QueryError(
+                "orderby", f"cannot order {level.name.lower()} results by {part!r}"
+            )
         order.append((key, descending))
     return tuple(order)

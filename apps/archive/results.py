@@ -25,16 +25,27 @@ JsonDict = dict[str, Any]
 INSTANCE_COLUMN_TAGS = frozenset(
     querykeys.tag_of(k)  # type: ignore[misc]
     for k in (
-        "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns",
-        "BitsAllocated", "NumberOfFrames", "RetrieveURL", "InstanceAvailability",
+        "SOPClassUID",
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "NumberOfFrames",
+        "RetrieveURL",
+        "InstanceAvailability",
     )
 )
-_UPPER_TAGS = levels.STUDY_TAGS | levels.SERIES_TAGS | {
-    querykeys.MODALITIES_IN_STUDY,
-    querykeys.NUMBER_OF_STUDY_RELATED_SERIES,
-    querykeys.NUMBER_OF_STUDY_RELATED_INSTANCES,
-    querykeys.NUMBER_OF_SERIES_RELATED_INSTANCES,
-}
+_UPPER_TAGS = (
+    levels.STUDY_TAGS
+    | levels.SERIES_TAGS
+    | {
+        querykeys.MODALITIES_IN_STUDY,
+        querykeys.NUMBER_OF_STUDY_RELATED_SERIES,
+        querykeys.NUMBER_OF_STUDY_RELATED_INSTANCES,
+        querykeys.NUMBER_OF_SERIES_RELATED_INSTANCES,
+    }
+)
 
 
 def needs_instance_metadata(query: Query) -> bool:
@@ -43,7 +54,10 @@ def needs_instance_metadata(query: Query) -> bool:
         return False
     if query.return_all:
         return True
-    return any(t not in INSTANCE_COLUMN_TAGS and t not in _UPPER_TAGS for t in query.return_tags)
+    return any(
+        t not in INSTANCE_COLUMN_TAGS and t not in _UPPER_TAGS
+        for t in query.return_tags
+    )
 
 
 def wanted_defaults(query: Query) -> set[str]:
@@ -88,7 +102,10 @@ class Renderer:
         """The attributes of the row's own level, and all sources in order."""
         level = self.query.level
         if level == Level.PATIENT:
-            own = [self._patient(row), self._json("patient", row.pk, row.attributes_json)]
+            own = [
+                self._patient(row),
+                self._json("patient", row.pk, row.attributes_json),
+            ]
             return _keys(own), own
         if level == Level.STUDY:
             own = self._study(row)
@@ -97,7 +114,9 @@ class Renderer:
             own = self._series(row)
             return _keys(own), own + self._study(row.study)
         own = self._instance(row)
-        return _keys(own), own + self._series(row.series) + self._study(row.series.study)
+        return _keys(own), own + self._series(row.series) + self._study(
+            row.series.study
+        )
 
     def _json(self, kind: str, pk: int, text: str) -> JsonDict:
         key = (kind, pk)
@@ -108,19 +127,34 @@ class Renderer:
     def _url(self, *parts: str) -> JsonDict | None:
         if self.base_url is None:
             return None
-        path = "/".join(f"{name}/{uid}" for name, uid in zip(("studies", "series", "instances"), parts, strict=False))
+        path = "/".join(
+            f"{name}/{uid}"
+            for name, uid in zip(
+                ("studies", "series", "instances"), parts, strict=False
+            )
+        )
         return {"vr": "UR", "Value": [self.base_url + path]}
 
     def _patient(self, patient: Patient) -> JsonDict:
-        return {querykeys.NUMBER_OF_PATIENT_RELATED_STUDIES: _int("IS", patient.number_of_studies)}
+        return {
+            querykeys.NUMBER_OF_PATIENT_RELATED_STUDIES: _int(
+                "IS", patient.number_of_studies
+            )
+        }
 
     def _study(self, study: Study) -> list[JsonDict]:
         modalities = [m for m in study.modalities_in_study.split("\\") if m]
         computed: JsonDict = {
             querykeys.INSTANCE_AVAILABILITY: {"vr": "CS", "Value": ["ONLINE"]},
-            querykeys.MODALITIES_IN_STUDY: {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"},
-            querykeys.NUMBER_OF_STUDY_RELATED_SERIES: _int("IS", study.number_of_series),
-            querykeys.NUMBER_OF_STUDY_RELATED_INSTANCES: _int("IS", study.number_of_instances),
+            querykeys.MODALITIES_IN_STUDY: {"vr": "CS", "Value": modalities}
+            if modalities
+            else {"vr": "CS"},
+            querykeys.NUMBER_OF_STUDY_RELATED_SERIES: _int(
+                "IS", study.number_of_series
+            ),
+            querykeys.NUMBER_OF_STUDY_RELATED_INSTANCES: _int(
+                "IS", study.number_of_instances
+            ),
             "0020000D": {"vr": "UI", "Value": [study.study_instance_uid]},
         }
         url = self._url(study.study_instance_uid)
@@ -130,7 +164,9 @@ class Renderer:
 
     def _series(self, series: Series) -> list[JsonDict]:
         computed: JsonDict = {
-            querykeys.NUMBER_OF_SERIES_RELATED_INSTANCES: _int("IS", series.number_of_instances),
+            querykeys.NUMBER_OF_SERIES_RELATED_INSTANCES: _int(
+                "IS", series.number_of_instances
+            ),
             "0020000E": {"vr": "UI", "Value": [series.series_instance_uid]},
         }
         url = self._url(series.study.study_instance_uid, series.series_instance_uid)
@@ -150,7 +186,11 @@ class Renderer:
             querykeys.INSTANCE_AVAILABILITY: {"vr": "CS", "Value": ["ONLINE"]},
         }
         series = instance.series
-        url = self._url(series.study.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid)
+        url = self._url(
+            series.study.study_instance_uid,
+            series.series_instance_uid,
+            instance.sop_instance_uid,
+        )
         if url:
             computed[querykeys.RETRIEVE_URL] = url
         sources = [computed]

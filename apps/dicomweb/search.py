@@ -41,12 +41,18 @@ def series(request: HttpRequest, study: str | None = None) -> HttpResponse:
 
 
 @handle_errors
-def instances(request: HttpRequest, study: str | None = None, series: str | None = None) -> HttpResponse:
+def instances(
+    request: HttpRequest, study: str | None = None, series: str | None = None
+) -> HttpResponse:
     return _search(request, Level.INSTANCE, study_uid=study, series_uid=series)
 
 
 def _search(
-    request: HttpRequest, level: Level, *, study_uid: str | None = None, series_uid: str | None = None
+    request: HttpRequest,
+    level: Level,
+    *,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
 ) -> HttpResponse:
     media_type = negotiate(request.headers.get("Accept", ""))
     params = [(name, value) for name, values in request.GET.lists() for value in values]
@@ -63,17 +69,23 @@ def _search(
     except QueryError as exc:
         raise BadRequest(exc.reason) from None
 
-    result = search(query, defer=() if needs_instance_metadata(query) else _deferred(level))
+    result = search(
+        query, defer=() if needs_instance_metadata(query) else _deferred(level)
+    )
     base_url = _base_url(request)
     renderer = Renderer(query, base_url)
     body = dicomjson.dumps([renderer.render(row) for row in result.rows])
     body = body.replace(dicomjson.BULK_MARKER_JSON, '"' + base_url)
 
-    response = HttpResponse(body, status=HTTPStatus.OK, content_type=f"{media_type}; charset=utf-8")
+    response = HttpResponse(
+        body, status=HTTPStatus.OK, content_type=f"{media_type}; charset=utf-8"
+    )
     warnings = []
     if query.ignored:
         names = ", ".join(query.ignored)
-        warnings.append(f'299 pacsweb "The following attributes are not supported for matching and were ignored: {names}"')
+        warnings.append(
+            f'299 pacsweb "The following attributes are not supported for matching and were ignored: {names}"'
+        )
     if result.more:
         warnings.append(f'299 pacsweb "{MORE_RESULTS}"')
     if warnings:
@@ -115,7 +127,9 @@ def negotiate(accept: str) -> str:
         if chosen and quality > 0 and (best is None or quality > best[0]):
             best = (quality, chosen)
     if best is None:
-        raise NotAcceptable(f"cannot answer with any of {accept!r}; search results are {DICOM_JSON} or {JSON}")
+        raise NotAcceptable(
+            f"cannot answer with any of {accept!r}; search results are {DICOM_JSON} or {JSON}"
+        )
     return best[1]
 
 

@@ -134,8 +134,12 @@ def test_qido_and_c_find_return_the_same_uids_for_generated_queries():
             params.append((keyword, value))
             setattr(ds, keyword, value)
 
+        fuzzy = draw(st.booleans())
+        if fuzzy:
+            params.append(("fuzzymatching", "true"))
+
         qido = search(Query.from_params(level, params)).rows
-        cfind = search(Query.from_identifier(ds, level_name, "STUDY")).rows
+        cfind = search(Query.from_identifier(ds, level_name, "STUDY", fuzzy=fuzzy)).rows
 
         assert _uids(level, qido) == _uids(level, cfind), params
         outcomes.append(len(qido))

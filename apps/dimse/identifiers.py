@@ -15,7 +15,7 @@ class IdentifierError(ValueError):
     pass
 
 
-def build(keys: dict[str, Any], level: str | None = None) -> Dataset:
+def build(keys: dict[str, Any], level: str | None = None, *, top: bool = True) -> Dataset:
     ds = Dataset()
     if level:
         ds.QueryRetrieveLevel = level.upper()
@@ -24,13 +24,16 @@ def build(keys: dict[str, Any], level: str | None = None) -> Dataset:
         if tag is None:
             raise IdentifierError(f"unknown DICOM keyword {keyword!r}")
         if isinstance(value, dict):
-            setattr(ds, keyword, [build(value)])
+            setattr(ds, keyword, [build(value, top=False)])
         elif dictionary_VR(tag) == "SQ":
             setattr(
-                ds, keyword, [] if value in ("", None) else [build(v) for v in value]
+                ds, keyword, [] if value in ("", None) else [build(v, top=False) for v in value]
             )
         else:
             setattr(ds, keyword, value if value is not None else "")
+    if top and not str(keys).isascii():
+        # Command-line and JSON values are Unicode: send them as UTF-8.
+        ds.SpecificCharacterSet = "ISO_IR 192"
     return ds
 
 

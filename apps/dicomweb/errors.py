@@ -47,6 +47,10 @@ class PayloadTooLarge(DicomWebError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class LengthRequired(DicomWebError):
+    status = HTTPStatus.LENGTH_REQUIRED
+
+
 def error_response(status: int, reason: str) -> HttpResponse:
     response = JsonResponse({"status": int(status), "reason": reason}, status=int(status))
     # Header values must be latin-1; the JSON body carries the full text.

@@ -26,7 +26,13 @@ DOES_NOT_MATCH = 0xA900
 DUPLICATE = 0x0111
 
 
-def _post(client, data: bytes, url: str = "/dicomweb/studies", content_type=STOW_CONTENT_TYPE, **headers):
+def _post(
+    client,
+    data: bytes,
+    url: str = "/dicomweb/studies",
+    content_type=STOW_CONTENT_TYPE,
+    **headers,
+):
     return client.post(url, data=data, content_type=content_type, **headers)
 
 
@@ -34,7 +40,11 @@ def _archive() -> tuple[list[str], list[str], list[str]]:
     """What a failed request must leave as it was: rows, files, temporaries."""
     files = sorted(storage.all_stored())
     temps = sorted(p.name for p in storage.tmp_dir().iterdir())
-    return sorted(Instance.objects.values_list("sop_instance_uid", flat=True)), files, temps
+    return (
+        sorted(Instance.objects.values_list("sop_instance_uid", flat=True)),
+        files,
+        temps,
+    )
 
 
 def _failed(payload: dict) -> list[tuple[str | None, int]]:
@@ -46,7 +56,11 @@ def _failed(payload: dict) -> list[tuple[str | None, int]]:
 
 def _referenced(payload: dict) -> list[tuple[str, str, str]]:
     return [
-        (item["00081150"]["Value"][0], item["00081155"]["Value"][0], item["00081190"]["Value"][0])
+        (
+            item["00081150"]["Value"][0],
+            item["00081155"]["Value"][0],
+            item["00081190"]["Value"][0],
+        )
         for item in payload.get("00081199", {}).get("Value", [])
     ]
 
@@ -68,24 +82,38 @@ def test_it_stores_an_instance_and_answers_the_store_instances_response(client):
     payload = json.loads(response.content)
     assert payload["00081190"] == {"vr": "UR", "Value": [f"{BASE}studies/{CT_STUDY}"]}
     assert _referenced(payload) == [
-        (CT_CLASS, CT_SOP, f"{BASE}studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}")
+        (
+            CT_CLASS,
+            CT_SOP,
+            f"{BASE}studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}",
+        )
     ]
     assert "00081198" not in payload
     assert Instance.objects.get().sop_instance_uid == CT_SOP
 
 
 def test_it_stores_into_the_study_named_in_the_url(client):
-    response = _post(client, files_body([sample("CT_small.dcm")]), url=f"/dicomweb/studies/{CT_STUDY}")
+    response = _post(
+        client,
+        files_body([sample("CT_small.dcm")]),
+        url=f"/dicomweb/studies/{CT_STUDY}",
+    )
 
     assert response.status_code == 200
-    assert json.loads(response.content)["00081190"]["Value"] == [f"{BASE}studies/{CT_STUDY}"]
+    assert json.loads(response.content)["00081190"]["Value"] == [
+        f"{BASE}studies/{CT_STUDY}"
+    ]
     assert Study.objects.get().study_instance_uid == CT_STUDY
 
 
 def test_it_rejects_a_study_uid_that_does_not_match_the_url(client):
     before = _archive()
 
-    response = _post(client, files_body([sample("CT_small.dcm")]), url=f"/dicomweb/studies/{MR_STUDY}")
+    response = _post(
+        client,
+        files_body([sample("CT_small.dcm")]),
+        url=f"/dicomweb/studies/{MR_STUDY}",
+    )
 
     assert response.status_code == 409
     payload = json.loads(response.content)
@@ -96,13 +124,22 @@ def test_it_rejects_a_study_uid_that_does_not_match_the_url(client):
 
 
 def test_it_answers_202_when_some_parts_are_stored_and_some_fail(client):
-    data = body([sample("CT_small.dcm").read_bytes(), b"not a dicom file at all", sample("MR_small.dcm").read_bytes()])
+    data = body(
+        [
+            sample("CT_small.dcm").read_bytes(),
+            b"not a dicom file at all",
+            sample("MR_small.dcm").read_bytes(),
+        ]
+    )
 
     response = _post(client, data)
 
     assert response.status_code == 202
     payload = json.loads(response.content)
-    assert [sop for _, sop, _ in _referenced(payload)] == [CT_SOP, pydicom.dcmread(sample("MR_small.dcm")).SOPInstanceUID]
+    assert [sop for _, sop, _ in _referenced(payload)] == [
+        CT_SOP,
+        pydicom.dcmread(sample("MR_small.dcm")).SOPInstanceUID,
+    ]
     assert _failed(payload) == [(None, CANNOT_UNDERSTAND)]
     # Two studies stored: no single study to point to.
     assert payload["00081190"] == {"vr": "UR"}
@@ -117,7 +154,9 @@ def test_it_refuses_every_broken_sample_with_its_failure_reason(client, name: st
     response = _post(client, files_body([sample(name)]))
 
     assert response.status_code == 409
-    assert [reason for _, reason in _failed(json.loads(response.content))] == [CANNOT_UNDERSTAND]
+    assert [reason for _, reason in _failed(json.loads(response.content))] == [
+        CANNOT_UNDERSTAND
+    ]
     assert REJECTED_SAMPLES[name] in response["Warning"]
     assert _archive() == before
 
@@ -231,7 +270,9 @@ def test_it_refuses_a_body_with_no_parts(client):
     ],
 )
 def test_it_answers_415_for_an_unsupported_media_type(client, content_type: str):
-    response = _post(client, files_body([sample("CT_small.dcm")]), content_type=content_type)
+    response = _post(
+        client, files_body([sample("CT_small.dcm")]), content_type=content_type
+    )
 
     assert response.status_code == 415
     assert response["Content-Type"] == "application/json"
@@ -248,14 +289,23 @@ def test_it_accepts_an_unquoted_boundary_and_no_type_parameter(client):
 
 
 def test_it_answers_400_without_a_boundary_parameter(client):
-    response = _post(client, b"--x--", content_type='multipart/related; type="application/dicom"')
+    response = _post(
+        client, b"--x--", content_type='multipart/related; type="application/dicom"'
+    )
 
     assert response.status_code == 400
-    assert json.loads(response.content)["reason"] == "Content-Type has no boundary parameter"
+    assert (
+        json.loads(response.content)["reason"]
+        == "Content-Type has no boundary parameter"
+    )
 
 
 def test_it_answers_406_when_the_response_cannot_be_json(client):
-    response = _post(client, files_body([sample("CT_small.dcm")]), HTTP_ACCEPT="application/dicom+xml")
+    response = _post(
+        client,
+        files_body([sample("CT_small.dcm")]),
+        HTTP_ACCEPT="application/dicom+xml",
+    )
 
     assert response.status_code == 406
     assert Instance.objects.count() == 0
@@ -273,7 +323,9 @@ def test_it_answers_413_above_the_byte_limit_before_reading(client, settings):
 
 def test_it_answers_413_above_the_part_limit_and_stores_nothing(client, settings):
     settings.PACSWEB_STOW_MAX_PARTS = 2
-    data = files_body([sample("CT_small.dcm"), sample("MR_small.dcm"), sample("rtplan.dcm")])
+    data = files_body(
+        [sample("CT_small.dcm"), sample("MR_small.dcm"), sample("rtplan.dcm")]
+    )
 
     response = _post(client, data)
 
@@ -283,31 +335,42 @@ def test_it_answers_413_above_the_part_limit_and_stores_nothing(client, settings
 
 
 def test_it_answers_411_for_a_chunked_body_the_server_did_not_de_chunk(client):
-    response = _post(client, files_body([sample("CT_small.dcm")]), HTTP_TRANSFER_ENCODING="chunked")
+    response = _post(
+        client, files_body([sample("CT_small.dcm")]), HTTP_TRANSFER_ENCODING="chunked"
+    )
 
     assert response.status_code == 411
     assert Instance.objects.count() == 0
 
 
 def test_it_answers_400_for_a_malformed_study_uid_in_the_url(client):
-    response = _post(client, files_body([sample("CT_small.dcm")]), url="/dicomweb/studies/1.2..3")
+    response = _post(
+        client, files_body([sample("CT_small.dcm")]), url="/dicomweb/studies/1.2..3"
+    )
 
     assert response.status_code == 400
-    assert json.loads(response.content)["reason"] == "study in the URL is not a valid UID: '1.2..3'"
+    assert (
+        json.loads(response.content)["reason"]
+        == "study in the URL is not a valid UID: '1.2..3'"
+    )
 
 
 def test_a_restricted_caller_stores_into_the_collections_it_may_read():
     mine = Collection.objects.create(name="mine")
     Collection.objects.create(name="other")
     request = RequestFactory().post(
-        "/dicomweb/studies", data=files_body([sample("CT_small.dcm")]), content_type=STOW_CONTENT_TYPE
+        "/dicomweb/studies",
+        data=files_body([sample("CT_small.dcm")]),
+        content_type=STOW_CONTENT_TYPE,
     )
     request.allowed_collections = [mine.pk]
 
     response = store.store(request)
 
     assert response.status_code == 200
-    assert list(Study.objects.get().collections.values_list("name", flat=True)) == ["mine"]
+    assert list(Study.objects.get().collections.values_list("name", flat=True)) == [
+        "mine"
+    ]
 
 
 def test_an_unrestricted_caller_stores_without_collections(client):

@@ -14,8 +14,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
+from apps.archive import dicomjson
+
 TAG_PATH_RE = re.compile(r"^[0-9A-Fa-f]{8}(/[0-9]{1,6}/[0-9A-Fa-f]{8})*$")
-PIXEL_DATA_TAGS = frozenset({"7FE00008", "7FE00009", "7FE00010"})
 
 
 def is_tag_path(text: str) -> bool:
@@ -23,7 +24,7 @@ def is_tag_path(text: str) -> bool:
 
 
 def is_top_level_pixel_data(tag_path: str) -> bool:
-    return tag_path.upper() in PIXEL_DATA_TAGS
+    return "/" not in tag_path and int(tag_path, 16) in dicomjson.PIXEL_DATA_TAGS
 
 
 def element_bytes(path: Path, tag_path: str) -> bytes | None:
@@ -45,19 +46,16 @@ def element_bytes(path: Path, tag_path: str) -> bytes | None:
     tag = int(steps[-1], 16)
     if tag not in current:
         return None
-    # The raw element when pydicom has not converted it yet: the bytes as
-    # stored, also for values it could not interpret (kept as UN in JSON).
+    try:
+        vr = str(current[tag].VR).split(" or ")[0]
+    except Exception:
+        # A value pydicom cannot interpret is kept as UN in the metadata.
+        vr = "UN"
+    if vr not in dicomjson.BINARY_VRS and tag not in dicomjson.PIXEL_DATA_TAGS:
+        return None
+    # The raw element when pydicom has not converted it: the bytes as stored.
     raw = current.get_item(tag)
     value = getattr(raw, "value", None)
     if not isinstance(value, bytes):
         value = current[tag].value
     return value if isinstance(value, bytes) else None
-
-
-def encapsulated_frames(
-    path: Path, value_offset: int, number_of_frames: int
-) -> Iterator[bytes]:
-    """Frames of encapsulated pixel data (PS3.5 A.4), one at a time."""
-    with open(path, "rb") as handle:
-        handle.seek(value_offset)
-        yield from generate_frames(handle, number_of_frames=max(number_of_frames, 1))

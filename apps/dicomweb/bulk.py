@@ -59,3 +59,12 @@ def element_bytes(path: Path, tag_path: str) -> bytes | None:
     if not isinstance(value, bytes):
         value = current[tag].value
     return value if isinstance(value, bytes) else None
+
+
+def encapsulated_frames(
+    path: Path, value_offset: int, number_of_frames: int
+) -> Iterator[bytes]:
+    """Frames of encapsulated pixel data (PS3.5 A.4), one at a time."""
+    with open(path, "rb") as handle:
+        handle.seek(value_offset)
+        yield from generate_frames(handle, number_of_frames=max(number_of_frames, 1))

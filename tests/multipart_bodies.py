@@ -25,10 +25,14 @@ def files_body(paths: list[Path], boundary: str = BOUNDARY) -> bytes:
     return body([p.read_bytes() for p in paths], boundary)
 
 
-def split_response(content: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:
+def split_response(
+    content: bytes, content_type: str
+) -> list[tuple[dict[str, str], bytes]]:
     """Parts of a multipart response, by plain splitting (independent of the parser)."""
     params = dict(
-        item.strip().split("=", 1) for item in content_type.split(";")[1:] if "=" in item
+        item.strip().split("=", 1)
+        for item in content_type.split(";")[1:]
+        if "=" in item
     )
     boundary = params["boundary"].strip('"').encode()
     sections = (b"\r\n" + content).split(b"\r\n--" + boundary)

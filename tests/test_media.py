@@ -175,3 +175,12 @@ def test_bulkdata_multipart_octet_stream_is_preferred_by_default():
 )
 def test_metadata_media_type_for_each_accept_header(header, chosen):
     assert choose_json_type(parse_accept(header)) == chosen
+
+
+def test_bulkdata_multipart_with_a_wildcard_part_type_is_acceptable():
+    accept = parse_accept('multipart/related; type="*/*"')
+
+    assert (
+        choose_transfer_syntax(accept, OCTET_STREAM, EXPLICIT_VR_LE) == EXPLICIT_VR_LE
+    )
+    assert choose_transfer_syntax(accept, DICOM, IMPLICIT_VR_LE) is None

@@ -168,8 +168,13 @@ def _asked_transfer_syntax(
     """The syntax a range asks for when it covers `part_type`, else None."""
     default = DEFAULT_TRANSFER_SYNTAX[part_type]
     if media_range.essence == MULTIPART_RELATED:
-        # A multipart range without `type` means the resource's default.
-        if media_range.params.get("type", part_type).lower() != part_type:
+        # A multipart range without `type` means the resource's default;
+        # `type` may itself be a range ("*/*", as dicomweb-client sends).
+        try:
+            part_range = parse_media_type(media_range.params.get("type", part_type))
+        except MediaTypeError:
+            return None
+        if not part_range.covers(part_type):
             return None
         return media_range.params.get("transfer-syntax", default)
     if media_range.essence == part_type and not multipart_only:

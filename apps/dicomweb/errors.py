@@ -13,6 +13,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +64,9 @@ def error_response(status: int, reason: str) -> HttpResponse:
     return response
 
 
-def handle_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def handle_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except DicomWebError as exc:

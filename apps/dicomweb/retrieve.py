@@ -10,7 +10,8 @@ instance outside them is as unknown as one that does not exist.
 from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.archive import dicomjson, storage
 from apps.archive.models import Instance, Study
@@ -25,36 +26,36 @@ METADATA_PIECE = 64 * 1024
 
 
 @handle_errors
-def study(request: HttpRequest, study: str) -> HttpResponse:
+def study(request: HttpRequest, study: str) -> HttpResponseBase:
     return _instances_response(request, _instances(request, study))
 
 
 @handle_errors
-def series(request: HttpRequest, study: str, series: str) -> HttpResponse:
+def series(request: HttpRequest, study: str, series: str) -> HttpResponseBase:
     return _instances_response(request, _instances(request, study, series))
 
 
 @handle_errors
 def instance(
     request: HttpRequest, study: str, series: str, instance: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     return _instances_response(request, _instances(request, study, series, instance))
 
 
 @handle_errors
-def study_metadata(request: HttpRequest, study: str) -> HttpResponse:
+def study_metadata(request: HttpRequest, study: str) -> HttpResponseBase:
     return _metadata_response(request, _instances(request, study))
 
 
 @handle_errors
-def series_metadata(request: HttpRequest, study: str, series: str) -> HttpResponse:
+def series_metadata(request: HttpRequest, study: str, series: str) -> HttpResponseBase:
     return _metadata_response(request, _instances(request, study, series))
 
 
 @handle_errors
 def instance_metadata(
     request: HttpRequest, study: str, series: str, instance: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     return _metadata_response(request, _instances(request, study, series, instance))
 
 
@@ -99,7 +100,7 @@ def _accept(request: HttpRequest) -> list[media.MediaType]:
 
 def _instances_response(
     request: HttpRequest, queryset: QuerySet[Instance]
-) -> HttpResponse:
+) -> HttpResponseBase:
     accept = _accept(request)
     rows = list(
         queryset.values_list("storage_path", "transfer_syntax_uid", "file_size")
@@ -132,7 +133,7 @@ def _instances_response(
 
 def _multipart(
     parts: Iterable[tuple[Headers, Iterable[bytes]]], part_type: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     boundary = new_boundary()
     return StreamingHttpResponse(
         write_parts(parts, boundary),
@@ -145,7 +146,7 @@ def _multipart(
 
 def _metadata_response(
     request: HttpRequest, queryset: QuerySet[Instance]
-) -> HttpResponse:
+) -> HttpResponseBase:
     content_type = media.choose_json_type(_accept(request))
     if content_type is None:
         raise NotAcceptable("metadata is available as application/dicom+json only")
@@ -183,7 +184,7 @@ def _json_array(first: str, rest: Iterator[str], absolute: str) -> Iterator[byte
 @handle_errors
 def bulkdata(
     request: HttpRequest, study: str, series: str, instance: str, tag_path: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     if not bulk.is_tag_path(tag_path):
         raise BadRequest(
             f"tag path must be TAG or TAG/ITEM/TAG..., got {tag_path[:80]!r}"

@@ -205,7 +205,7 @@ def _store_part(
     identity = result.identity
     # A duplicate kept under the "keep" policy is listed as stored: the
     # instance is held and retrievable. PS3.18 I.2.1 defines no Warning
-    # Reason for it, so none is given (docs/conformance.md).
+    # Reason for it, so none is given (docs/dicomweb-store-retrieve.md).
     return PartOutcome(
         index,
         identity.sop_class_uid,

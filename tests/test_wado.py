@@ -220,8 +220,19 @@ def test_it_hides_instances_outside_the_callers_collections():
     assert b"".join(visible.streaming_content).count(b"DICM") == 1
 
 
-def test_instance_metadata_of_a_ct_image(client):
-    ingest_file(sample("CT_small.dcm"))
+def _stow(client, name: str) -> str:
+    """Store a sample through STOW-RS; its instance URL, without the host."""
+    response = client.post(
+        "/dicomweb/studies",
+        data=files_body([sample(name)]),
+        content_type=STOW_CONTENT_TYPE,
+    )
+    url = json.loads(response.content)["00081199"]["Value"][0]["00081190"]["Value"][0]
+    return url.removeprefix("http://testserver")
+
+
+def test_instance_metadata_of_a_ct_image_stored_by_stow(client):
+    assert _stow(client, "CT_small.dcm") == CT_URL
 
     response, content = _get(client, f"{CT_URL}/metadata")
 
@@ -241,14 +252,9 @@ def test_instance_metadata_of_a_ct_image(client):
 
 
 def test_instance_metadata_keeps_japanese_name_groups(client):
-    result = ingest_file(sample("chrH31.dcm"))
-    ident = result.identity
+    url = _stow(client, "chrH31.dcm")
 
-    response, content = _get(
-        client,
-        f"/dicomweb/studies/{ident.study_uid}/series/{ident.series_uid}/instances/{ident.sop_uid}/metadata",
-        "application/json",
-    )
+    response, content = _get(client, f"{url}/metadata", "application/json")
 
     assert response["Content-Type"] == "application/json"
     assert json.loads(content)[0]["00100010"]["Value"] == [

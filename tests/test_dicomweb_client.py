@@ -82,3 +82,19 @@ def test_the_reference_client_sees_a_study_mismatch_as_a_conflict(dicomweb):
     assert [(item.ReferencedSOPInstanceUID, item.FailureReason) for item in failed] == [
         (CT_SOP, 0xA900)
     ]
+
+
+def test_the_reference_client_finds_what_it_stored(dicomweb):
+    names = ("CT_small.dcm", "MR_small.dcm", "chrH31.dcm")
+    dicomweb.store_instances([pydicom.dcmread(sample(name)) for name in names])
+
+    studies = dicomweb.search_for_studies()
+    ct_series = dicomweb.search_for_series(CT_STUDY)
+    found = dicomweb.search_for_studies(search_filters={"PatientName": "Yamada*"})
+
+    assert len(studies) == 3
+    assert sorted(s["0020000D"]["Value"][0] for s in studies) == sorted(
+        pydicom.dcmread(sample(name)).StudyInstanceUID for name in names
+    )
+    assert [s["0020000E"]["Value"][0] for s in ct_series] == [CT_SERIES]
+    assert [s["00100010"]["Value"][0]["Ideographic"] for s in found] == ["山田^太郎"]

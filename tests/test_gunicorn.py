@@ -196,6 +196,9 @@ def test_a_300_mb_body_streams_through_a_worker_without_holding_it(gunicorn: Ser
             yield block
         yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
+    # The worker loads Django on its first request: warm it up so that the
+    # baseline is a worker that has served, not a bare process.
+    assert requests.get(f"{gunicorn.url}/healthz", timeout=60).status_code == 200
     baseline = _peak_rss(gunicorn.worker_pid)
     started = time.monotonic()
     stored = requests.post(

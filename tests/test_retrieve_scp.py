@@ -12,6 +12,7 @@ from apps.archive.models import Instance
 from apps.archive.status import QueryRetrieveStatus
 from apps.dimse import scu
 from apps.dimse.models import RemoteAE
+from tests.archive_fixtures import derived
 from tests.conftest import sample
 from tests.dimse_support import HOST, free_port, listener, process, run
 
@@ -147,3 +148,19 @@ def test_getscu_gets_a_study_over_its_own_association(stored, tmp_path):
     received = sorted(out.iterdir())
     assert len(received) == 1
     assert same_dataset(received[0], sample("MR_small.dcm"))
+
+
+def test_a_cancelled_move_stops_sending_and_says_so(tmp_path, storescp):
+    study = "2.25.77.1"
+    for n in range(40):
+        ingest_file(derived(tmp_path / "in", "CT_small.dcm", StudyInstanceUID=study, SOPInstanceUID=f"2.25.77.2.{n}"))
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = study
+
+    with listener() as port:
+        result = scu.move(scu.Peer("PACSWEB", HOST, port), identifier, "STORESCP", cancelled=lambda: True)
+
+    assert result.status == QueryRetrieveStatus.CANCEL
+    assert 1 <= result.completed < 40
+    assert len(list(storescp.iterdir())) == result.completed

@@ -1,6 +1,7 @@
 """Real DICOM peers for tests: our listener, dcmtk tools and servers,
 each on a free loopback port and always shut down."""
 
+import logging
 import socket
 import subprocess
 import time
@@ -23,7 +24,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 10) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen | None = None, timeout: float = 10
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -58,7 +61,9 @@ def listener(ae_title: str = "PACSWEB") -> Iterator[int]:
     ae = AE(ae_title=ae_title)
     ae.add_supported_context(Verification)
     for context in StoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+        ae.add_supported_context(
+            context.abstract_syntax, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+        )
     handlers = services.configure(ae) + [(evt.EVT_C_STORE, _store_handler)]
     port = free_port()
     server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
@@ -69,15 +74,20 @@ def listener(ae_title: str = "PACSWEB") -> Iterator[int]:
 
 
 @contextmanager
-def process(args: list[str], port: int, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def process(
+    args: list[str], port: int, cwd: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         wait_for_port(port, proc)
         yield proc
     finally:
         if proc.poll() is not None:
-            # Died under the test: show why.
-            print(proc.stdout.read().decode(errors="replace"))
+            # Died under the test: say why in the test's log.
+            output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            logging.getLogger(__name__).error("%s exited early: %s", args[0], output)
         proc.terminate()
         try:
             proc.wait(timeout=5)
@@ -96,7 +106,10 @@ def dcmqrscp(workdir: Path, files: list[Path], peers: dict[str, int]) -> Iterato
     db = workdir / "qrdb"
     db.mkdir(parents=True)
     port = free_port()
-    hosts = "\n".join(f"p{i} = ({ae}, {HOST}, {peer_port})" for i, (ae, peer_port) in enumerate(peers.items()))
+    hosts = "\n".join(
+        f"p{i} = ({ae}, {HOST}, {peer_port})"
+        for i, (ae, peer_port) in enumerate(peers.items())
+    )
     config = workdir / "dcmqrscp.cfg"
     config.write_text(
         f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n"

@@ -13,27 +13,44 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(client):
-    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw-not-used"))
+    client.force_login(
+        User.objects.create_superuser("root", "root@example.org", "pw-not-used")
+    )
     return client
 
 
 def test_an_admin_adds_and_lists_remote_aes(admin_client):
     created = admin_client.post(
         "/api/remote-aes/",
-        {"ae_title": "CT01", "host": "10.1.2.3", "port": 104, "allow_query": False, "is_move_destination": False},
+        {
+            "ae_title": "CT01",
+            "host": "10.1.2.3",
+            "port": 104,
+            "allow_query": False,
+            "is_move_destination": False,
+        },
         content_type="application/json",
     )
     listed = admin_client.get("/api/remote-aes/")
 
     assert created.status_code == 201
-    assert created.json()["allow_store"] is True and created.json()["allow_query"] is False
+    assert (
+        created.json()["allow_store"] is True and created.json()["allow_query"] is False
+    )
     assert [r["ae_title"] for r in listed.json()] == ["CT01"]
-    assert RemoteAE.objects.get().operations == ["store", "retrieve", "worklist", "mpps"]
+    assert RemoteAE.objects.get().operations == [
+        "store",
+        "retrieve",
+        "worklist",
+        "mpps",
+    ]
 
 
 def test_a_remote_ae_with_a_bad_title_or_port_is_refused(admin_client):
     response = admin_client.post(
-        "/api/remote-aes/", {"ae_title": "A" * 17, "host": "h", "port": 0}, content_type="application/json"
+        "/api/remote-aes/",
+        {"ae_title": "A" * 17, "host": "h", "port": 0},
+        content_type="application/json",
     )
 
     assert response.status_code == 400
@@ -49,22 +66,29 @@ def test_anonymous_and_non_staff_users_are_refused(client):
     assert member.status_code == 403
 
 
-def test_a_job_is_created_validated_and_cancelled(admin_client, django_capture_on_commit_callbacks):
+def test_a_job_is_created_validated_and_cancelled(
+    admin_client, django_capture_on_commit_callbacks
+):
     RemoteAE.objects.create(ae_title="PACS2", host="127.0.0.1", port=1)
     bad = admin_client.post(
-        "/api/jobs/", {"kind": "find", "remote_ae": "PACS2", "parameters": {"level": "FLOOR"}},
+        "/api/jobs/",
+        {"kind": "find", "remote_ae": "PACS2", "parameters": {"level": "FLOOR"}},
         content_type="application/json",
     )
     # Enqueueing is deferred to the commit; the callback is not run here so
     # that the job stays pending and can be cancelled.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         created = admin_client.post(
-            "/api/jobs/", {"kind": "echo", "remote_ae": "PACS2"}, content_type="application/json"
+            "/api/jobs/",
+            {"kind": "echo", "remote_ae": "PACS2"},
+            content_type="application/json",
         )
     job_id = created.json()["id"]
     cancelled = admin_client.post(f"/api/jobs/{job_id}/cancel/")
 
-    assert bad.status_code == 400 and "level must be one of" in bad.json()["parameters"][0]
+    assert (
+        bad.status_code == 400 and "level must be one of" in bad.json()["parameters"][0]
+    )
     assert created.status_code == 201 and created.json()["requested_by"] == "root"
     assert len(callbacks) == 1
     assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
@@ -77,11 +101,13 @@ def test_worklist_items_are_edited_through_the_api(admin_client):
 
     listed = admin_client.get("/api/worklist/requested-procedures/")
     patched = admin_client.patch(
-        f"/api/worklist/scheduled-steps/{step.pk}/", {"scheduled_station_ae_title": "CT02"},
+        f"/api/worklist/scheduled-steps/{step.pk}/",
+        {"scheduled_station_ae_title": "CT02"},
         content_type="application/json",
     )
     renamed = admin_client.patch(
-        f"/api/worklist/requested-procedures/{step.requested_procedure_id}/", {"patient_name": "ÉVA^Kiss"},
+        f"/api/worklist/requested-procedures/{step.requested_procedure_id}/",
+        {"patient_name": "ÉVA^Kiss"},
         content_type="application/json",
     )
 
@@ -100,8 +126,11 @@ def test_the_openapi_schema_describes_every_resource(admin_client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     for path in (
-        "/api/remote-aes/", "/api/jobs/", "/api/jobs/{id}/cancel/",
-        "/api/worklist/requested-procedures/", "/api/worklist/scheduled-steps/",
+        "/api/remote-aes/",
+        "/api/jobs/",
+        "/api/jobs/{id}/cancel/",
+        "/api/worklist/requested-procedures/",
+        "/api/worklist/scheduled-steps/",
         "/api/worklist/performed-steps/{sop_instance_uid}/",
     ):
         assert path in paths

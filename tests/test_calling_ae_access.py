@@ -19,7 +19,10 @@ def test_an_unknown_calling_ae_is_rejected_and_logged(settings, caplog):
     settings.PACSWEB_REQUIRE_KNOWN_AE = True
     RemoteAE.objects.create(ae_title="KNOWN", host=HOST, port=104)
 
-    with caplog.at_level(logging.WARNING, logger="apps.dimse.access"), listener() as port:
+    with (
+        caplog.at_level(logging.WARNING, logger="apps.dimse.access"),
+        listener() as port,
+    ):
         stranger = echo(port, "STRANGER")
         known = echo(port, "KNOWN")
 
@@ -27,7 +30,10 @@ def test_an_unknown_calling_ae_is_rejected_and_logged(settings, caplog):
     assert "Reason: Calling AE Title Not Recognized" in stranger
     assert "Rejected Permanent" in stranger
     assert "Received Echo Response (Success)" in known
-    assert any("STRANGER" in r.getMessage() and "not recognized" in r.getMessage() for r in caplog.records)
+    assert any(
+        "STRANGER" in r.getMessage() and "not recognized" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_with_no_known_ae_at_all_everybody_is_rejected(settings):
@@ -53,11 +59,26 @@ def test_a_known_ae_may_only_use_the_operations_it_is_allowed(settings):
     RemoteAE.objects.create(ae_title="NOQUERY", host=HOST, port=104, allow_query=False)
 
     with listener() as port:
-        result = run([
-            "findscu", "-v", "-S", "-aet", "NOQUERY", "-aec", "PACSWEB",
-            "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID", HOST, str(port),
-        ])
+        result = run(
+            [
+                "findscu",
+                "-v",
+                "-S",
+                "-aet",
+                "NOQUERY",
+                "-aec",
+                "PACSWEB",
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                "-k",
+                "StudyInstanceUID",
+                HOST,
+                str(port),
+            ]
+        )
 
     # 0x0124 Refused: Not Authorized (PS3.7 C.5.18), which dcmtk's
     # C-FIND status table does not name.
-    assert "Final Find Response (Unknown Status: 0x124)" in result.stdout + result.stderr
+    assert (
+        "Final Find Response (Unknown Status: 0x124)" in result.stdout + result.stderr
+    )

@@ -22,15 +22,30 @@ def command(*args: str) -> str:
 
 
 def test_remote_ae_add_list_and_remove():
-    added = command("remote_ae", "add", "MODALITY1", "10.0.0.5", "104", "--ops", "store,worklist,mpps", "--no-move-destination")
+    added = command(
+        "remote_ae",
+        "add",
+        "MODALITY1",
+        "10.0.0.5",
+        "104",
+        "--ops",
+        "store,worklist,mpps",
+        "--no-move-destination",
+    )
     command("remote_ae", "add", "PACS2", "127.0.0.1", "11113")
     listing = command("remote_ae", "list")
     removed = command("remote_ae", "remove", "PACS2")
 
     modality = RemoteAE.objects.get(ae_title="MODALITY1")
     assert added.startswith("added MODALITY1@10.0.0.5:104")
-    assert modality.operations == ["store", "worklist", "mpps"] and not modality.is_move_destination
-    assert "PACS2" in listing and "store,query,retrieve,worklist,mpps  move destination" in listing
+    assert (
+        modality.operations == ["store", "worklist", "mpps"]
+        and not modality.is_move_destination
+    )
+    assert (
+        "PACS2" in listing
+        and "store,query,retrieve,worklist,mpps  move destination" in listing
+    )
     assert removed.strip() == "removed PACS2"
     assert list(RemoteAE.objects.values_list("ae_title", flat=True)) == ["MODALITY1"]
 
@@ -47,19 +62,43 @@ def test_remote_ae_refuses_bad_input():
 def test_worklist_add_then_query_and_mpps_create_set_show(tmp_path):
     path = write_worklist_file(tmp_path / "wl.dcm", worklist_dataset())
     uid = "1.2.826.0.1.3680043.9.7133.2.9"
-    (tmp_path / "create.json").write_text(json.dumps({
-        "00400252": {"vr": "CS", "Value": ["IN PROGRESS"]},
-        "00400270": {"vr": "SQ", "Value": [{
-            "0020000D": {"vr": "UI", "Value": ["1.2.826.0.1.3680043.9.7133.1.1"]},
-            "00400009": {"vr": "SH", "Value": ["SPS-001"]},
-        }]},
-    }))
-    (tmp_path / "set.json").write_text(json.dumps({"00400252": {"vr": "CS", "Value": ["COMPLETED"]}}))
+    (tmp_path / "create.json").write_text(
+        json.dumps(
+            {
+                "00400252": {"vr": "CS", "Value": ["IN PROGRESS"]},
+                "00400270": {
+                    "vr": "SQ",
+                    "Value": [
+                        {
+                            "0020000D": {
+                                "vr": "UI",
+                                "Value": ["1.2.826.0.1.3680043.9.7133.1.1"],
+                            },
+                            "00400009": {"vr": "SH", "Value": ["SPS-001"]},
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    (tmp_path / "set.json").write_text(
+        json.dumps({"00400252": {"vr": "CS", "Value": ["COMPLETED"]}})
+    )
 
     loaded = command("worklist", "add", str(path))
     with listener() as port:
         peer = f"PACSWEB@{HOST}:{port}"
-        found = json.loads(command("worklist", "query", peer, "-k", "ScheduledProcedureStepSequence.Modality=CT", "-k", "AccessionNumber"))
+        found = json.loads(
+            command(
+                "worklist",
+                "query",
+                peer,
+                "-k",
+                "ScheduledProcedureStepSequence.Modality=CT",
+                "-k",
+                "AccessionNumber",
+            )
+        )
         command("mpps", "create", peer, uid, str(tmp_path / "create.json"))
         command("mpps", "set", peer, uid, str(tmp_path / "set.json"))
     shown = json.loads(command("mpps", "show", uid))
@@ -76,7 +115,11 @@ def test_dimse_echo_and_find_succeed_and_a_dead_peer_fails():
     with listener() as port:
         peer = f"PACSWEB@{HOST}:{port}"
         echoed = command("dimse", "echo", peer)
-        found = json.loads(command("dimse", "find", peer, "-k", "PatientID=1CT1", "-k", "StudyInstanceUID"))
+        found = json.loads(
+            command(
+                "dimse", "find", peer, "-k", "PatientID=1CT1", "-k", "StudyInstanceUID"
+            )
+        )
     with pytest.raises(CommandError, match="could not associate"):
         command("dimse", "echo", f"GONE@{HOST}:{free_port()}")
 

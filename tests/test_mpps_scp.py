@@ -45,7 +45,9 @@ def final(status: str) -> Dataset:
 
 
 def sps_status() -> str:
-    return ScheduledProcedureStep.objects.get(scheduled_procedure_step_id="SPS-001").status
+    return ScheduledProcedureStep.objects.get(
+        scheduled_procedure_step_id="SPS-001"
+    ).status
 
 
 def refusal(call) -> scu.DimseFailure:
@@ -70,7 +72,11 @@ def test_a_step_goes_in_progress_then_completed_and_its_worklist_item_follows():
     assert (step.status, sps_status()) == ("COMPLETED", "COMPLETED")
     assert step.scheduled_step.scheduled_procedure_step_id == "SPS-001"
     assert step.study_instance_uid == STUDY_UID
-    assert (step.start_date, step.end_date, step.performed_station_ae_title) == ("20261204", "20261204", "CT01")
+    assert (step.start_date, step.end_date, step.performed_station_ae_title) == (
+        "20261204",
+        "20261204",
+        "CT01",
+    )
     assert step.attributes_json["00400252"]["Value"] == ["COMPLETED"]
 
 
@@ -89,7 +95,9 @@ def test_a_discontinued_step_discontinues_its_worklist_item():
 def test_it_refuses_what_the_state_machine_does_not_allow():
     with listener() as port:
         peer = scu.Peer("PACSWEB", HOST, port)
-        not_in_progress = refusal(lambda: scu.mpps_create(peer, MPPS_UID, final("COMPLETED")))
+        not_in_progress = refusal(
+            lambda: scu.mpps_create(peer, MPPS_UID, final("COMPLETED"))
+        )
         scu.mpps_create(peer, MPPS_UID, in_progress())
         duplicate = refusal(lambda: scu.mpps_create(peer, MPPS_UID, in_progress()))
         unknown = refusal(lambda: scu.mpps_set(peer, "1.2.3.4", final("COMPLETED")))
@@ -98,7 +106,9 @@ def test_it_refuses_what_the_state_machine_does_not_allow():
         not_settable = refusal(lambda: scu.mpps_set(peer, MPPS_UID, identity))
         bad_status = refusal(lambda: scu.mpps_set(peer, MPPS_UID, final("DONE")))
         scu.mpps_set(peer, MPPS_UID, final("COMPLETED"))
-        after_final = refusal(lambda: scu.mpps_set(peer, MPPS_UID, final("IN PROGRESS")))
+        after_final = refusal(
+            lambda: scu.mpps_set(peer, MPPS_UID, final("IN PROGRESS"))
+        )
 
     assert not_in_progress.status == ProcedureStepStatus.INVALID_ATTRIBUTE_VALUE
     assert duplicate.status == ProcedureStepStatus.DUPLICATE_SOP_INSTANCE

@@ -42,7 +42,9 @@ def same_dataset(received: Path, original: Path) -> bool:
 def stored() -> dict[str, Instance]:
     for name in SAMPLES:
         ingest_file(sample(name))
-    return {i.sop_instance_uid: i for i in Instance.objects.select_related("series__study")}
+    return {
+        i.sop_instance_uid: i for i in Instance.objects.select_related("series__study")
+    }
 
 
 @pytest.fixture
@@ -51,7 +53,9 @@ def storescp(tmp_path):
     out = tmp_path / "received"
     out.mkdir()
     RemoteAE.objects.create(ae_title="STORESCP", host=HOST, port=port)
-    with process(["storescp", "-aet", "STORESCP", "-od", str(out), "+xa", str(port)], port):
+    with process(
+        ["storescp", "-aet", "STORESCP", "-od", str(out), "+xa", str(port)], port
+    ):
         yield out
 
 
@@ -61,28 +65,62 @@ def study_of(name: str) -> str:
 
 def test_movescu_moves_a_study_into_storescp_as_stored(stored, storescp):
     with listener() as port:
-        result = run([
-            "movescu", "-S", "-aet", "MOVER", "-aec", "PACSWEB", "-aem", "STORESCP",
-            "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_of('CT_small.dcm')}",
-            HOST, str(port),
-        ])
+        result = run(
+            [
+                "movescu",
+                "-S",
+                "-aet",
+                "MOVER",
+                "-aec",
+                "PACSWEB",
+                "-aem",
+                "STORESCP",
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                "-k",
+                f"StudyInstanceUID={study_of('CT_small.dcm')}",
+                HOST,
+                str(port),
+            ]
+        )
 
     assert result.returncode == 0, result.stderr
     received = sorted(storescp.iterdir())
     assert len(received) == 1
-    assert pydicom.dcmread(received[0]).SOPInstanceUID == pydicom.dcmread(sample("CT_small.dcm")).SOPInstanceUID
+    assert (
+        pydicom.dcmread(received[0]).SOPInstanceUID
+        == pydicom.dcmread(sample("CT_small.dcm")).SOPInstanceUID
+    )
     assert same_dataset(received[0], sample("CT_small.dcm"))
 
 
 def test_movescu_at_image_level_with_patient_root(stored, storescp):
     mr = pydicom.dcmread(sample("MR_small.dcm"), stop_before_pixels=True)
     with listener() as port:
-        result = run([
-            "movescu", "-P", "-aet", "MOVER", "-aec", "PACSWEB", "-aem", "STORESCP",
-            "-k", "QueryRetrieveLevel=IMAGE", "-k", f"PatientID={mr.PatientID}",
-            "-k", f"StudyInstanceUID={mr.StudyInstanceUID}", "-k", f"SeriesInstanceUID={mr.SeriesInstanceUID}",
-            "-k", f"SOPInstanceUID={mr.SOPInstanceUID}", HOST, str(port),
-        ])
+        result = run(
+            [
+                "movescu",
+                "-P",
+                "-aet",
+                "MOVER",
+                "-aec",
+                "PACSWEB",
+                "-aem",
+                "STORESCP",
+                "-k",
+                "QueryRetrieveLevel=IMAGE",
+                "-k",
+                f"PatientID={mr.PatientID}",
+                "-k",
+                f"StudyInstanceUID={mr.StudyInstanceUID}",
+                "-k",
+                f"SeriesInstanceUID={mr.SeriesInstanceUID}",
+                "-k",
+                f"SOPInstanceUID={mr.SOPInstanceUID}",
+                HOST,
+                str(port),
+            ]
+        )
 
     assert result.returncode == 0, result.stderr
     received = sorted(storescp.iterdir())
@@ -100,7 +138,12 @@ def test_move_reports_counts_and_the_instances_that_failed(stored, storescp):
     seen = []
 
     with listener() as port:
-        result = scu.move(scu.Peer("PACSWEB", HOST, port), identifier, "STORESCP", progress=lambda ops: seen.append(ops.remaining))
+        result = scu.move(
+            scu.Peer("PACSWEB", HOST, port),
+            identifier,
+            "STORESCP",
+            progress=lambda ops: seen.append(ops.remaining),
+        )
 
     assert (result.completed, result.failed, result.warning) == (2, 1, 0)
     assert result.status == QueryRetrieveStatus.SUB_OPERATIONS_WITH_FAILURES
@@ -131,18 +174,33 @@ def test_a_retrieve_without_the_level_key_is_refused(stored):
         with pytest.raises(scu.DimseFailure) as caught:
             scu.get(scu.Peer("PACSWEB", HOST, port), identifier)
 
-    assert caught.value.status == QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS
+    assert (
+        caught.value.status == QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS
+    )
 
 
 def test_getscu_gets_a_study_over_its_own_association(stored, tmp_path):
     out = tmp_path / "got"
     out.mkdir()
     with listener() as port:
-        result = run([
-            "getscu", "-S", "-aet", "GETTER", "-aec", "PACSWEB", "-od", str(out),
-            "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_of('MR_small.dcm')}",
-            HOST, str(port),
-        ])
+        result = run(
+            [
+                "getscu",
+                "-S",
+                "-aet",
+                "GETTER",
+                "-aec",
+                "PACSWEB",
+                "-od",
+                str(out),
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                "-k",
+                f"StudyInstanceUID={study_of('MR_small.dcm')}",
+                HOST,
+                str(port),
+            ]
+        )
 
     assert result.returncode == 0, result.stderr
     received = sorted(out.iterdir())
@@ -153,13 +211,25 @@ def test_getscu_gets_a_study_over_its_own_association(stored, tmp_path):
 def test_a_cancelled_move_stops_sending_and_says_so(tmp_path, storescp):
     study = "2.25.77.1"
     for n in range(40):
-        ingest_file(derived(tmp_path / "in", "CT_small.dcm", StudyInstanceUID=study, SOPInstanceUID=f"2.25.77.2.{n}"))
+        ingest_file(
+            derived(
+                tmp_path / "in",
+                "CT_small.dcm",
+                StudyInstanceUID=study,
+                SOPInstanceUID=f"2.25.77.2.{n}",
+            )
+        )
     identifier = pydicom.Dataset()
     identifier.QueryRetrieveLevel = "STUDY"
     identifier.StudyInstanceUID = study
 
     with listener() as port:
-        result = scu.move(scu.Peer("PACSWEB", HOST, port), identifier, "STORESCP", cancelled=lambda: True)
+        result = scu.move(
+            scu.Peer("PACSWEB", HOST, port),
+            identifier,
+            "STORESCP",
+            cancelled=lambda: True,
+        )
 
     assert result.status == QueryRetrieveStatus.CANCEL
     assert 1 <= result.completed < 40

@@ -29,7 +29,9 @@ def same_values(stored: Instance, name: str) -> bool:
     b = pydicom.dcmread(sample(name))
     padding = 0xFFFCFFFC
     tags = sorted(t for t in b.keys() if t != padding)
-    return sorted(t for t in a.keys() if t != padding) == tags and all(a[t].value == b[t].value for t in tags)
+    return sorted(t for t in a.keys() if t != padding) == tags and all(
+        a[t].value == b[t].value for t in tags
+    )
 
 
 def dataset_bytes(path) -> bytes:
@@ -44,7 +46,10 @@ def remote_archive(tmp_path):
     for name in SAMPLES:
         files.append(tmp_path / name)
         shutil.copyfile(sample(name), files[-1])
-    with listener() as our_port, dcmqrscp(tmp_path, files, {"PACSWEB": our_port}) as port:
+    with (
+        listener() as our_port,
+        dcmqrscp(tmp_path, files, {"PACSWEB": our_port}) as port,
+    ):
         yield RemoteAE.objects.create(ae_title="DCMQRSCP", host=HOST, port=port)
 
 
@@ -59,8 +64,13 @@ def test_an_echo_job_succeeds_against_dcmqrscp(remote_archive):
 
 def test_a_find_job_lists_the_remote_studies(remote_archive):
     job = jobs.create(
-        Job.Kind.FIND, remote_archive,
-        {"level": "STUDY", "model": "study", "keys": {"StudyInstanceUID": "", "PatientName": "", "PatientID": "*"}},
+        Job.Kind.FIND,
+        remote_archive,
+        {
+            "level": "STUDY",
+            "model": "study",
+            "keys": {"StudyInstanceUID": "", "PatientName": "", "PatientID": "*"},
+        },
     )
 
     job = jobs.run(job.pk)
@@ -72,7 +82,11 @@ def test_a_find_job_lists_the_remote_studies(remote_archive):
 
 def test_a_get_job_ingests_the_study_from_the_remote(remote_archive):
     study = header("CT_small.dcm").StudyInstanceUID
-    job = jobs.create(Job.Kind.GET, remote_archive, {"level": "STUDY", "keys": {"StudyInstanceUID": study}})
+    job = jobs.create(
+        Job.Kind.GET,
+        remote_archive,
+        {"level": "STUDY", "keys": {"StudyInstanceUID": study}},
+    )
 
     job = jobs.run(job.pk)
 
@@ -86,7 +100,11 @@ def test_a_get_job_ingests_the_study_from_the_remote(remote_archive):
 
 def test_a_move_job_brings_the_study_to_our_own_ae(remote_archive):
     study = header("MR_small.dcm").StudyInstanceUID
-    job = jobs.create(Job.Kind.MOVE, remote_archive, {"level": "STUDY", "keys": {"StudyInstanceUID": study}})
+    job = jobs.create(
+        Job.Kind.MOVE,
+        remote_archive,
+        {"level": "STUDY", "keys": {"StudyInstanceUID": study}},
+    )
 
     job = jobs.run(job.pk)
 
@@ -99,8 +117,16 @@ def test_a_move_job_brings_the_study_to_our_own_ae(remote_archive):
 
 def test_a_get_job_run_twice_stores_each_instance_once(remote_archive):
     study = header("CT_small.dcm").StudyInstanceUID
-    first = jobs.create(Job.Kind.GET, remote_archive, {"level": "STUDY", "keys": {"StudyInstanceUID": study}})
-    second = jobs.create(Job.Kind.GET, remote_archive, {"level": "STUDY", "keys": {"StudyInstanceUID": study}})
+    first = jobs.create(
+        Job.Kind.GET,
+        remote_archive,
+        {"level": "STUDY", "keys": {"StudyInstanceUID": study}},
+    )
+    second = jobs.create(
+        Job.Kind.GET,
+        remote_archive,
+        {"level": "STUDY", "keys": {"StudyInstanceUID": study}},
+    )
 
     jobs.run(first.pk)
     jobs.run(second.pk)
@@ -120,7 +146,9 @@ def test_a_send_job_delivers_the_stored_bytes_to_storescp(tmp_path):
     study = header("CT_small.dcm").StudyInstanceUID
 
     with process(["storescp", "-aet", "STORESCP", "-od", str(out), str(port)], port):
-        job = jobs.run(jobs.create(Job.Kind.STORE, remote, {"level": "STUDY", "uids": [study]}).pk)
+        job = jobs.run(
+            jobs.create(Job.Kind.STORE, remote, {"level": "STUDY", "uids": [study]}).pk
+        )
 
     assert job.state == Job.State.SUCCEEDED, job.message
     assert (job.progress_done, job.progress_total) == (1, 1)
@@ -137,7 +165,9 @@ def test_a_job_on_an_unreachable_peer_retries_then_fails():
     remote = RemoteAE.objects.create(ae_title="GONE", host=HOST, port=free_port())
     job = jobs.create(Job.Kind.ECHO, remote)
 
-    with override_settings(PACSWEB_JOB_RETRIES=2, PACSWEB_JOB_RETRY_BACKOFF=0, PACSWEB_DIMSE_TIMEOUT=2):
+    with override_settings(
+        PACSWEB_JOB_RETRIES=2, PACSWEB_JOB_RETRY_BACKOFF=0, PACSWEB_DIMSE_TIMEOUT=2
+    ):
         tasks.run_job.delay(job.pk)
 
     job.refresh_from_db()

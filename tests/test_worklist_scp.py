@@ -13,8 +13,14 @@ from tests.worklist_data import worklist_dataset
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RETURN_KEYS = [
-    "PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "StudyInstanceUID",
-    "RequestedProcedureID", "RequestedProcedureDescription", "PatientWeight",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "RequestedProcedureID",
+    "RequestedProcedureDescription",
+    "PatientWeight",
     "ScheduledProcedureStepSequence[0].ScheduledStationAETitle",
     "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID",
     "ScheduledProcedureStepSequence[0].ScheduledProcedureStepDescription",
@@ -37,17 +43,27 @@ def worklist():
     load_dataset(worklist_dataset())
     load_dataset(
         worklist_dataset(
-            patient_name="Müller^Ärger", patient_id="P-002", accession="ACC-002",
-            study_uid="1.2.826.0.1.3680043.9.7133.1.2", station="MR01", modality="MR",
-            date="20261205", time="140000", sps_id="SPS-002", rp_id="RP-002",
+            patient_name="Müller^Ärger",
+            patient_id="P-002",
+            accession="ACC-002",
+            study_uid="1.2.826.0.1.3680043.9.7133.1.2",
+            station="MR01",
+            modality="MR",
+            date="20261205",
+            time="140000",
+            sps_id="SPS-002",
+            rp_id="RP-002",
         )
     )
 
 
-def test_it_returns_the_items_scheduled_for_a_station_with_their_return_keys(worklist, tmp_path):
+def test_it_returns_the_items_scheduled_for_a_station_with_their_return_keys(
+    worklist, tmp_path
+):
     with listener() as port:
         found = findscu_worklist(
-            port, tmp_path / "rsp",
+            port,
+            tmp_path / "rsp",
             "ScheduledProcedureStepSequence[0].Modality=CT",
             "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261201-20261204",
         )
@@ -66,13 +82,20 @@ def test_it_returns_the_items_scheduled_for_a_station_with_their_return_keys(wor
 
 def test_it_matches_station_and_time_range_and_names_without_case(worklist, tmp_path):
     with listener() as port:
-        by_station = findscu_worklist(port, tmp_path / "a", "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=MR01")
+        by_station = findscu_worklist(
+            port,
+            tmp_path / "a",
+            "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=MR01",
+        )
         by_range = findscu_worklist(
-            port, tmp_path / "b",
+            port,
+            tmp_path / "b",
             "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261204-20261205",
             "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartTime=1000-1500",
         )
-        by_name = findscu_worklist(port, tmp_path / "c", "PatientName=mül*", "SpecificCharacterSet=ISO_IR 192")
+        by_name = findscu_worklist(
+            port, tmp_path / "c", "PatientName=mül*", "SpecificCharacterSet=ISO_IR 192"
+        )
         nobody = findscu_worklist(port, tmp_path / "d", "PatientID=P-00%")
 
     assert [d.PatientID for d in by_station] == ["P-002"]

@@ -18,7 +18,9 @@ def peer(text: str) -> scu.Peer:
         return scu.Peer(ae_title, host.strip("[]"), int(port))
     remote = RemoteAE.objects.filter(ae_title=text).first()
     if remote is None:
-        raise CommandError(f"no remote AE {text!r} (add it with `remote_ae add`, or give AE@HOST:PORT)")
+        raise CommandError(
+            f"no remote AE {text!r} (add it with `remote_ae add`, or give AE@HOST:PORT)"
+        )
     return scu.Peer.of(remote)
 
 
@@ -28,7 +30,11 @@ def add_peer_argument(parser) -> None:
 
 def add_key_argument(parser) -> None:
     parser.add_argument(
-        "-k", "--key", action="append", default=[], dest="keys",
+        "-k",
+        "--key",
+        action="append",
+        default=[],
+        dest="keys",
         help="KEYWORD=VALUE to match, KEYWORD alone to return (repeatable); "
         "Sequence.Keyword=VALUE for an item key",
     )

@@ -31,7 +31,10 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     root = "PATIENT" if event.context.abstract_syntax == PATIENT_ROOT_FIND else "STUDY"
     try:
         if not access.permitted(calling, "query"):
-            yield _status(QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not query"), None
+            yield (
+                _status(QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not query"),
+                None,
+            )
             return
         level = str(identifier.get("QueryRetrieveLevel", "")).strip()
         query = Query.from_identifier(identifier, level, root)
@@ -39,7 +42,10 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         renderer = Renderer(query)
         matches = [_response(renderer.render(row), identifier) for row in rows]
     except QueryError as exc:
-        yield _status(QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
+        yield (
+            _status(QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)),
+            None,
+        )
         return
     finally:
         close_old_connections()
@@ -54,7 +60,9 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
 
 def _response(rendered: dict, identifier: Dataset) -> Dataset:
     # Bulk data is never a return key of a query; drop any reference.
-    plain = {tag: value for tag, value in rendered.items() if "BulkDataURI" not in value}
+    plain = {
+        tag: value for tag, value in rendered.items() if "BulkDataURI" not in value
+    }
     ds = Dataset.from_json(plain)
     ds.QueryRetrieveLevel = identifier.QueryRetrieveLevel
     if RETRIEVE_AE_TITLE in identifier:

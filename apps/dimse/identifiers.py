@@ -15,7 +15,9 @@ class IdentifierError(ValueError):
     pass
 
 
-def build(keys: dict[str, Any], level: str | None = None, *, top: bool = True) -> Dataset:
+def build(
+    keys: dict[str, Any], level: str | None = None, *, top: bool = True
+) -> Dataset:
     ds = Dataset()
     if level:
         ds.QueryRetrieveLevel = level.upper()
@@ -27,7 +29,9 @@ def build(keys: dict[str, Any], level: str | None = None, *, top: bool = True) -
             setattr(ds, keyword, [build(value, top=False)])
         elif dictionary_VR(tag) == "SQ":
             setattr(
-                ds, keyword, [] if value in ("", None) else [build(v, top=False) for v in value]
+                ds,
+                keyword,
+                [] if value in ("", None) else [build(v, top=False) for v in value],
             )
         else:
             setattr(ds, keyword, value if value is not None else "")

@@ -18,22 +18,12 @@ from pydicom.uid import UID
 from pynetdicom import AE, _config, build_context, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import StoragePresentationContexts
-from pynetdicom.sop_class import (
-    ModalityPerformedProcedureStep,
-    ModalityWorklistInformationFind,
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-    Verification,
-)
 
 from apps.archive import storage
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.models import Instance
 from apps.archive.status import ProcedureStepStatus, QueryRetrieveStatus, Status
+from apps.dimse import uids
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +32,16 @@ logger = logging.getLogger(__name__)
 _config.STORE_SEND_CHUNKED_DATASET = True
 
 FIND_MODELS = {
-    "patient": PatientRootQueryRetrieveInformationModelFind,
-    "study": StudyRootQueryRetrieveInformationModelFind,
+    "patient": uids.PATIENT_ROOT_FIND,
+    "study": uids.STUDY_ROOT_FIND,
 }
 MOVE_MODELS = {
-    "patient": PatientRootQueryRetrieveInformationModelMove,
-    "study": StudyRootQueryRetrieveInformationModelMove,
+    "patient": uids.PATIENT_ROOT_MOVE,
+    "study": uids.STUDY_ROOT_MOVE,
 }
 GET_MODELS = {
-    "patient": PatientRootQueryRetrieveInformationModelGet,
-    "study": StudyRootQueryRetrieveInformationModelGet,
+    "patient": uids.PATIENT_ROOT_GET,
+    "study": uids.STUDY_ROOT_GET,
 }
 # PS3.8 9.3.2.2: at most 128 presentation contexts in one association.
 MAX_CONTEXTS = 128
@@ -81,7 +71,9 @@ class PeerUnavailable(ConnectionError):
 class DimseFailure(Exception):
     """The peer refused the association or answered with a failure status."""
 
-    def __init__(self, message: str, status: int | None = None, error_id: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, error_id: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_id = error_id
@@ -154,26 +146,26 @@ def _check_established(assoc: Association, peer: Peer) -> None:
 def _context_id(assoc: Association, abstract_syntax: str) -> int:
     for context in assoc.accepted_contexts:
         if context.abstract_syntax == abstract_syntax:
-            return context.context_id
+            return int(context.context_id or 0)
     raise DimseFailure(f"the peer did not accept {UID(abstract_syntax).name}")
 
 
 def echo(peer: Peer) -> int:
-    with associate(peer, [build_context(Verification)]) as assoc:
+    with associate(peer, [build_context(uids.VERIFICATION)]) as assoc:
         response = assoc.send_c_echo()
         _check_established(assoc, peer)
         status = int(response.Status) if "Status" in response else None
     if status != Status.SUCCESS:
         raise DimseFailure(f"C-ECHO to {peer} answered {status}", status)
-    return status
+    return Status.SUCCESS
 
 
 def find(peer: Peer, identifier: Dataset, model: str = "study") -> list[Dataset]:
     """C-FIND against a Q/R ("patient", "study") or worklist ("worklist") SCP."""
     sop_class = (
-        ModalityWorklistInformationFind if model == "worklist" else FIND_MODELS[model]
+        uids.MODALITY_WORKLIST_FIND if model == "worklist" else FIND_MODELS[model]
     )
-    matches = []
+    matches: list[Dataset] = []
     with associate(peer, [build_context(sop_class)]) as assoc:
         for status, match in assoc.send_c_find(identifier, sop_class):
             if not status:
@@ -184,7 +176,8 @@ def find(peer: Peer, identifier: Dataset, model: str = "study") -> list[Dataset]
                 QueryRetrieveStatus.PENDING,
                 QueryRetrieveStatus.PENDING_WARNING,
             ):
-                matches.append(match)
+                if match is not None:
+                    matches.append(match)
             elif code != QueryRetrieveStatus.SUCCESS:
                 raise DimseFailure(
                     f"C-FIND to {peer} failed with status 0x{code:04X}", code
@@ -217,9 +210,8 @@ def get(
 ) -> SubOperations:
     """C-GET what `identifier` selects; each instance goes through ingest."""
     sop_class = GET_MODELS[model]
-    storage_classes = [cx.abstract_syntax for cx in StoragePresentationContexts][
-        : MAX_CONTEXTS - 1
-    ]
+    storage_classes = [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+    storage_classes = storage_classes[: MAX_CONTEXTS - 1]
     contexts = [build_context(sop_class)] + [
         build_context(uid, _GET_TRANSFER_SYNTAXES) for uid in storage_classes
     ]
@@ -379,14 +371,16 @@ def mpps_set(
 
 
 def _n_request(peer: Peer, kind: str, uid: str, ds: Dataset) -> Dataset | None:
-    with associate(peer, [build_context(ModalityPerformedProcedureStep)]) as assoc:
+    with associate(
+        peer, [build_context(uids.MODALITY_PERFORMED_PROCEDURE_STEP)]
+    ) as assoc:
         if kind == "create":
             status, attributes = assoc.send_n_create(
-                ds, ModalityPerformedProcedureStep, uid
+                ds, uids.MODALITY_PERFORMED_PROCEDURE_STEP, uid
             )
         else:
             status, attributes = assoc.send_n_set(
-                ds, ModalityPerformedProcedureStep, uid
+                ds, uids.MODALITY_PERFORMED_PROCEDURE_STEP, uid
             )
         _check_established(assoc, peer)
     code = int(status.Status) if status and "Status" in status else None

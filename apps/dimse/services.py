@@ -16,29 +16,19 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, evt
 from pynetdicom.service_class import StorageServiceClass
-from pynetdicom.sop_class import (
-    ModalityPerformedProcedureStep,
-    ModalityWorklistInformationFind,
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-    uid_to_service_class,
-)
+from pynetdicom.sop_class import uid_to_service_class
 
-from apps.dimse import access, find_scp, retrieve_scp, worklist_scp
+from apps.dimse import access, find_scp, retrieve_scp, uids, worklist_scp
 
 SOP_CLASSES = [
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelMove,
-    PatientRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelGet,
-    ModalityWorklistInformationFind,
-    ModalityPerformedProcedureStep,
+    uids.PATIENT_ROOT_FIND,
+    uids.PATIENT_ROOT_MOVE,
+    uids.PATIENT_ROOT_GET,
+    uids.STUDY_ROOT_FIND,
+    uids.STUDY_ROOT_MOVE,
+    uids.STUDY_ROOT_GET,
+    uids.MODALITY_WORKLIST_FIND,
+    uids.MODALITY_PERFORMED_PROCEDURE_STEP,
 ]
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,
@@ -55,7 +45,7 @@ def configure(ae: AE) -> list[tuple]:
     # the storage classes it offered with the SCP role (PS3.4 C.4.3.1.2,
     # PS3.7 D.3.3.4): accept the roles it proposes.
     for context in ae.supported_contexts:
-        if uid_to_service_class(context.abstract_syntax) is StorageServiceClass:
+        if uid_to_service_class(str(context.abstract_syntax)) is StorageServiceClass:
             context.scu_role = True
             context.scp_role = True
 
@@ -70,7 +60,7 @@ def configure(ae: AE) -> list[tuple]:
 
 
 def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-    if event.context.abstract_syntax == ModalityWorklistInformationFind:
+    if event.context.abstract_syntax == uids.MODALITY_WORKLIST_FIND:
         yield from worklist_scp.find_worklist(event)
     else:
         yield from find_scp.handle_find(event)

@@ -17,11 +17,17 @@ from apps.worklist import mpps, mwl
 logger = logging.getLogger(__name__)
 
 
-def find_worklist(event) -> Iterator[tuple[int, Dataset | None]]:
+def find_worklist(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     calling = event.assoc.requestor.ae_title
     try:
         if not access.permitted(calling, "worklist"):
-            yield QueryRetrieveStatus.NOT_AUTHORIZED, None
+            yield (
+                _failure(
+                    QueryRetrieveStatus.NOT_AUTHORIZED,
+                    f"{calling} may not query the worklist",
+                ),
+                None,
+            )
             return
         matches = list(mwl.responses(event.identifier))
     except mwl.WorklistQueryError as exc:

@@ -14,7 +14,7 @@ from apps.worklist.models import PerformedProcedureStep, ScheduledProcedureStep
 
 PPS = PerformedProcedureStep.Status
 SPS = ScheduledProcedureStep.Status
-_SPS_FOR = {
+_SPS_FOR: dict[str, str] = {
     PPS.IN_PROGRESS: SPS.STARTED,
     PPS.COMPLETED: SPS.COMPLETED,
     PPS.DISCONTINUED: SPS.DISCONTINUED,

@@ -17,18 +17,34 @@ class Command(BaseCommand):
 
         send = commands.add_parser("send", help="C-STORE stored instances, as stored")
         cli.add_peer_argument(send)
-        send.add_argument("--study", action="append", default=[], help="StudyInstanceUID")
-        send.add_argument("--series", action="append", default=[], help="SeriesInstanceUID")
-        send.add_argument("--instance", action="append", default=[], help="SOPInstanceUID")
+        send.add_argument(
+            "--study", action="append", default=[], help="StudyInstanceUID"
+        )
+        send.add_argument(
+            "--series", action="append", default=[], help="SeriesInstanceUID"
+        )
+        send.add_argument(
+            "--instance", action="append", default=[], help="SOPInstanceUID"
+        )
 
-        for name, text in (("find", "C-FIND"), ("move", "C-MOVE"), ("get", "C-GET, storing what arrives")):
+        for name, text in (
+            ("find", "C-FIND"),
+            ("move", "C-MOVE"),
+            ("get", "C-GET, storing what arrives"),
+        ):
             sub = commands.add_parser(name, help=text)
             cli.add_peer_argument(sub)
-            sub.add_argument("--level", default="STUDY", choices=["PATIENT", "STUDY", "SERIES", "IMAGE"])
+            sub.add_argument(
+                "--level",
+                default="STUDY",
+                choices=["PATIENT", "STUDY", "SERIES", "IMAGE"],
+            )
             sub.add_argument("--model", default="study", choices=["patient", "study"])
             cli.add_key_argument(sub)
             if name == "move":
-                sub.add_argument("--dest", required=True, help="the move destination AE title")
+                sub.add_argument(
+                    "--dest", required=True, help="the move destination AE title"
+                )
 
     def handle(self, *args, **options) -> None:
         peer = cli.peer(options["peer"])
@@ -61,17 +77,27 @@ class Command(BaseCommand):
         self._summary("C-STORE", peer, result)
 
     def _find(self, peer: scu.Peer, options) -> None:
-        identifier = identifiers.build(identifiers.parse_pairs(options["keys"]), options["level"])
+        identifier = identifiers.build(
+            identifiers.parse_pairs(options["keys"]), options["level"]
+        )
         matches = scu.find(peer, identifier, options["model"])
         self.stdout.write(cli.dumps([identifiers.to_json(m) for m in matches]))
         self.stderr.write(f"{len(matches)} matches")
 
     def _move(self, peer: scu.Peer, options) -> None:
-        identifier = identifiers.build(identifiers.parse_pairs(options["keys"]), options["level"])
-        self._summary("C-MOVE", peer, scu.move(peer, identifier, options["dest"], options["model"]))
+        identifier = identifiers.build(
+            identifiers.parse_pairs(options["keys"]), options["level"]
+        )
+        self._summary(
+            "C-MOVE",
+            peer,
+            scu.move(peer, identifier, options["dest"], options["model"]),
+        )
 
     def _get(self, peer: scu.Peer, options) -> None:
-        identifier = identifiers.build(identifiers.parse_pairs(options["keys"]), options["level"])
+        identifier = identifiers.build(
+            identifiers.parse_pairs(options["keys"]), options["level"]
+        )
         self._summary("C-GET", peer, scu.get(peer, identifier, options["model"]))
 
     def _summary(self, what: str, peer: scu.Peer, result: scu.SubOperations) -> None:

@@ -16,17 +16,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         commands = parser.add_subparsers(dest="operation", required=True)
-        show = commands.add_parser("show", help="print a performed procedure step as DICOM JSON")
+        show = commands.add_parser(
+            "show", help="print a performed procedure step as DICOM JSON"
+        )
         show.add_argument("uid")
         for name in ("create", "set"):
-            sub = commands.add_parser(name, help=f"N-{name.upper()} a Modality Performed Procedure Step")
+            sub = commands.add_parser(
+                name, help=f"N-{name.upper()} a Modality Performed Procedure Step"
+            )
             cli.add_peer_argument(sub)
             sub.add_argument("uid", help="the MPPS SOP Instance UID")
-            sub.add_argument("file", type=Path, help="the attributes: a DICOM file or DICOM JSON")
+            sub.add_argument(
+                "file", type=Path, help="the attributes: a DICOM file or DICOM JSON"
+            )
 
     def handle(self, *args, **options) -> None:
         if options["operation"] == "show":
-            step = PerformedProcedureStep.objects.filter(sop_instance_uid=options["uid"]).first()
+            step = PerformedProcedureStep.objects.filter(
+                sop_instance_uid=options["uid"]
+            ).first()
             if step is None:
                 raise CommandError(f"no performed procedure step {options['uid']}")
             self.stdout.write(cli.dumps(step.attributes_json))
@@ -39,7 +47,9 @@ class Command(BaseCommand):
             send(peer, options["uid"], attributes)
         except (scu.PeerUnavailable, scu.DimseFailure) as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"N-{options['operation'].upper()} of {options['uid']} at {peer}: success")
+        self.stdout.write(
+            f"N-{options['operation'].upper()} of {options['uid']} at {peer}: success"
+        )
 
 
 def _read(path: Path) -> Dataset:

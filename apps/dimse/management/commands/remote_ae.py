@@ -17,10 +17,15 @@ class Command(BaseCommand):
         add.add_argument("port", type=int)
         add.add_argument("--description", default="")
         add.add_argument(
-            "--ops", default=",".join(RemoteAE.OPERATIONS),
+            "--ops",
+            default=",".join(RemoteAE.OPERATIONS),
             help=f"comma-separated operations it may ask for ({', '.join(RemoteAE.OPERATIONS)}; default all)",
         )
-        add.add_argument("--no-move-destination", action="store_true", help="not a valid C-MOVE destination")
+        add.add_argument(
+            "--no-move-destination",
+            action="store_true",
+            help="not a valid C-MOVE destination",
+        )
         commands.add_parser("list", help="list remote AEs")
         remove = commands.add_parser("remove", help="remove a remote AE")
         remove.add_argument("ae_title")
@@ -33,7 +38,9 @@ class Command(BaseCommand):
         unknown = sorted(set(ops) - set(RemoteAE.OPERATIONS))
         if unknown:
             raise CommandError(f"unknown operations: {', '.join(unknown)}")
-        remote = RemoteAE.objects.filter(ae_title=options["ae_title"]).first() or RemoteAE(ae_title=options["ae_title"])
+        remote = RemoteAE.objects.filter(
+            ae_title=options["ae_title"]
+        ).first() or RemoteAE(ae_title=options["ae_title"])
         remote.host = options["host"]
         remote.port = options["port"]
         remote.description = options["description"]
@@ -43,15 +50,23 @@ class Command(BaseCommand):
         try:
             remote.full_clean()
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
         created = remote.pk is None
         remote.save()
         self.stdout.write(f"{'added' if created else 'updated'} {remote}")
 
     def _list(self, options) -> None:
         for remote in RemoteAE.objects.all():
-            move = "move destination" if remote.is_move_destination else "not a move destination"
-            self.stdout.write(f"{remote.ae_title:<16} {remote.host}:{remote.port}  {','.join(remote.operations) or '-'}  {move}")
+            move = (
+                "move destination"
+                if remote.is_move_destination
+                else "not a move destination"
+            )
+            self.stdout.write(
+                f"{remote.ae_title:<16} {remote.host}:{remote.port}  {','.join(remote.operations) or '-'}  {move}"
+            )
 
     def _remove(self, options) -> None:
         deleted, _ = RemoteAE.objects.filter(ae_title=options["ae_title"]).delete()

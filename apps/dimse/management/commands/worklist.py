@@ -15,7 +15,9 @@ class Command(BaseCommand):
         commands = parser.add_subparsers(dest="operation", required=True)
         add = commands.add_parser("add", help="load dcmtk-style worklist files")
         add.add_argument("files", nargs="+", type=Path)
-        query = commands.add_parser("query", help="Modality Worklist C-FIND against a peer")
+        query = commands.add_parser(
+            "query", help="Modality Worklist C-FIND against a peer"
+        )
         cli.add_peer_argument(query)
         cli.add_key_argument(query)
 
@@ -34,8 +36,13 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(str(exc))
                 continue
-            steps = ", ".join(s.scheduled_procedure_step_id or str(s.pk) for s in procedure.steps.all())
-            self.stdout.write(f"{path}: {procedure.accession_number or procedure.study_instance_uid} steps {steps}")
+            steps = ", ".join(
+                s.scheduled_procedure_step_id or str(s.pk)
+                for s in procedure.steps.all()
+            )
+            self.stdout.write(
+                f"{path}: {procedure.accession_number or procedure.study_instance_uid} steps {steps}"
+            )
         if failed:
             raise CommandError(f"{failed} of {len(files)} files were not loaded")
 
@@ -44,7 +51,11 @@ class Command(BaseCommand):
         try:
             identifier = identifiers.build(identifiers.parse_pairs(options["keys"]))
             matches = scu.find(peer, identifier, "worklist")
-        except (scu.PeerUnavailable, scu.DimseFailure, identifiers.IdentifierError) as exc:
+        except (
+            scu.PeerUnavailable,
+            scu.DimseFailure,
+            identifiers.IdentifierError,
+        ) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(cli.dumps([identifiers.to_json(m) for m in matches]))
         self.stderr.write(f"{len(matches)} worklist items")

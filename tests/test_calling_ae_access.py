@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from apps.dimse.models import RemoteAE
-from tests.dimse_support import HOST, listener, run
+from tests.qr_peers import HOST, listener, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from apps.dimse.models import RemoteAE
 from apps.worklist.models import ScheduledProcedureStep
 from tests.archive_fixtures import CT_STUDY, store_samples
-from tests.dimse_support import HOST, free_port, listener
+from tests.qr_peers import HOST, free_port, listener
 from tests.worklist_data import worklist_dataset, write_worklist_file
 
 pytestmark = pytest.mark.django_db(transaction=True)

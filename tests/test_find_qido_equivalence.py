@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset
 from apps.archive.models import Patient, Series, Study
 from apps.dimse import scu
 from tests.archive_fixtures import store_samples
-from tests.dimse_support import HOST, listener
+from tests.qr_peers import HOST, listener
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

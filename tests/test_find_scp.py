@@ -15,7 +15,7 @@ from tests.archive_fixtures import (
     MR_STUDY,
     store_samples,
 )
-from tests.dimse_support import HOST, listener, run
+from tests.qr_peers import HOST, listener, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

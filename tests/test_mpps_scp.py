@@ -8,7 +8,7 @@ from apps.archive.status import MPPS_MAY_NO_LONGER_BE_UPDATED, ProcedureStepStat
 from apps.dimse import scu
 from apps.worklist.loader import load_dataset
 from apps.worklist.models import PerformedProcedureStep, ScheduledProcedureStep
-from tests.dimse_support import HOST, listener
+from tests.qr_peers import HOST, listener
 from tests.worklist_data import worklist_dataset
 
 pytestmark = pytest.mark.django_db(transaction=True)

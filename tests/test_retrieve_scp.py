@@ -14,7 +14,7 @@ from apps.dimse import scu
 from apps.dimse.models import RemoteAE
 from tests.archive_fixtures import derived
 from tests.conftest import sample
-from tests.dimse_support import HOST, free_port, listener, process, run
+from tests.qr_peers import HOST, free_port, listener, process, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

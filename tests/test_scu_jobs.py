@@ -13,7 +13,7 @@ from apps.archive.models import Instance
 from apps.dimse import jobs, scu, tasks
 from apps.dimse.models import Job, RemoteAE
 from tests.conftest import sample
-from tests.dimse_support import HOST, dcmqrscp, free_port, listener, process
+from tests.qr_peers import HOST, dcmqrscp, free_port, listener, process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ import pytest
 
 from apps.worklist.loader import load_dataset
 from apps.worklist.models import ScheduledProcedureStep
-from tests.dimse_support import HOST, listener, run
+from tests.qr_peers import HOST, listener, run
 from tests.worklist_data import worklist_dataset
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from apps.dimse import jobs, scu, tasks
 from apps.dimse.models import Job, RemoteAE
 from tests.conftest import sample
 from tests.qr_peers import HOST, dcmqrscp, free_port, listener, process
+from tests.worklist_data import worklist_dataset, write_worklist_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -193,3 +194,35 @@ def test_a_rejected_association_fails_the_job_without_retrying(remote_archive):
 
     with pytest.raises(scu.DimseFailure):
         scu.echo(scu.Peer.of(remote_archive))
+
+
+def test_a_worklist_job_queries_dcmtks_worklist_server(tmp_path):
+    # wlmscpfs serves the .wl files in a folder named after its AE title.
+    folder = tmp_path / "worklists" / "WLM"
+    folder.mkdir(parents=True)
+    (folder / "lockfile").touch()
+    write_worklist_file(folder / "item1.wl", worklist_dataset())
+    write_worklist_file(
+        folder / "item2.wl",
+        worklist_dataset(
+            accession="ACC-002", modality="MR", station="MR01", sps_id="SPS-002"
+        ),
+    )
+    port = free_port()
+    remote = RemoteAE.objects.create(ae_title="WLM", host=HOST, port=port)
+    keys = {
+        "PatientName": "",
+        "AccessionNumber": "",
+        "ScheduledProcedureStepSequence": {
+            "Modality": "MR",
+            "ScheduledStationAETitle": "",
+        },
+    }
+
+    with process(["wlmscpfs", "-dfp", str(tmp_path / "worklists"), str(port)], port):
+        job = jobs.run(jobs.create(Job.Kind.WORKLIST, remote, {"keys": keys}).pk)
+
+    assert job.state == Job.State.SUCCEEDED, job.message
+    [match] = job.result["matches"]
+    assert match["00080050"]["Value"] == ["ACC-002"]
+    assert match["00400100"]["Value"][0]["00400001"]["Value"] == ["MR01"]

@@ -46,7 +46,9 @@ class SweepReport:
         )
 
 
-def sweep(grace_seconds: float | None = None, *, check_rows: bool = True) -> SweepReport:
+def sweep(
+    grace_seconds: float | None = None, *, check_rows: bool = True
+) -> SweepReport:
     """Remove stale temporary and orphan files; report damaged rows."""
     if grace_seconds is None:
         grace_seconds = settings.PACSWEB_SWEEP_GRACE_SECONDS
@@ -62,7 +64,10 @@ def sweep(grace_seconds: float | None = None, *, check_rows: bool = True) -> Swe
 
     for item in report.damaged:
         logger.error(
-            "instance %s: stored file %s %s", item.sop_instance_uid, item.storage_path, item.problem
+            "instance %s: stored file %s %s",
+            item.sop_instance_uid,
+            item.storage_path,
+            item.problem,
         )
     return report
 
@@ -71,7 +76,11 @@ def _remove_orphans(grace_seconds: float) -> list[str]:
     removed = []
     candidates = _old_stored_files(grace_seconds)
     while batch := list(islice(candidates, BATCH)):
-        known = set(Instance.objects.filter(storage_path__in=batch).values_list("storage_path", flat=True))
+        known = set(
+            Instance.objects.filter(storage_path__in=batch).values_list(
+                "storage_path", flat=True
+            )
+        )
         for relative in batch:
             if relative not in known:
                 storage.remove(relative)
@@ -92,7 +101,9 @@ def _old_stored_files(grace_seconds: float) -> Iterator[str]:
 
 
 def _damaged_rows() -> Iterator[Damaged]:
-    rows = Instance.objects.order_by("pk").values_list("sop_instance_uid", "storage_path", "file_size")
+    rows = Instance.objects.order_by("pk").values_list(
+        "sop_instance_uid", "storage_path", "file_size"
+    )
     for sop_uid, relative, size in rows.iterator(chunk_size=2000):
         try:
             actual = storage.absolute(relative).stat().st_size
@@ -104,4 +115,3 @@ def _damaged_rows() -> Iterator[Damaged]:
             continue
         if actual != size:
             yield Damaged(sop_uid, relative, f"has {actual} bytes, {size} recorded")
-

@@ -39,7 +39,9 @@ def _log_accepted(event: Event) -> None:
 
 def _log_rejected(event: Event) -> None:
     peer = event.assoc.requestor
-    logger.info("association rejected from %s at %s:%s", peer.ae_title, peer.address, peer.port)
+    logger.info(
+        "association rejected from %s at %s:%s", peer.ae_title, peer.address, peer.port
+    )
 
 
 ASSOCIATION_HANDLERS = [
@@ -66,14 +68,21 @@ class Listener:
         for service in services:
             for cx in service.contexts:
                 self.ae.add_supported_context(
-                    cx.abstract_syntax, list(cx.transfer_syntaxes), scu_role=cx.scu_role, scp_role=cx.scp_role
+                    cx.abstract_syntax,
+                    list(cx.transfer_syntaxes),
+                    scu_role=cx.scu_role,
+                    scp_role=cx.scp_role,
                 )
 
     def start(self) -> tuple[str, int]:
         """Start serving in background threads; return the bound address."""
         receive.enable_chunked_receive()
-        handlers = ASSOCIATION_HANDLERS + [h for service in self.services for h in service.handlers]
-        self.server = self.ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        handlers = ASSOCIATION_HANDLERS + [
+            h for service in self.services for h in service.handlers
+        ]
+        self.server = self.ae.start_server(
+            (self.host, self.port), block=False, evt_handlers=handlers
+        )
         host, port = self.server.server_address[:2]
         logger.info(
             "DICOM listener %s on %s:%s (%s)",
@@ -96,7 +105,9 @@ class Listener:
             time.sleep(0.1)
         remaining = self.ae.active_associations
         if remaining:
-            logger.warning("aborting %s association(s) still open at shutdown", len(remaining))
+            logger.warning(
+                "aborting %s association(s) still open at shutdown", len(remaining)
+            )
         self.ae.shutdown()
         for assoc in remaining:
             assoc.join(timeout=grace_seconds)

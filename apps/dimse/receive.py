@@ -78,7 +78,9 @@ def _received_data_set(event: Event) -> Iterator[BinaryIO]:
         source.seek(len(PREAMBLE))
         header = source.read(12)
         if header[:8] != GROUP_LENGTH_HEADER:
-            raise ValueError(f"unexpected file meta in pynetdicom's received file {received}")
+            raise ValueError(
+                f"unexpected file meta in pynetdicom's received file {received}"
+            )
         (group_length,) = struct.unpack("<I", header[8:])
         source.seek(len(PREAMBLE) + 12 + group_length)
         yield source

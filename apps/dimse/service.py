@@ -63,7 +63,11 @@ def guarded(failure_status: Status) -> Callable[[Handler], Handler]:
                 try:
                     yield from handler(event, *args)
                 except Exception:
-                    logger.exception("DIMSE handler %s failed; answering %s", name, failure_status.name)
+                    logger.exception(
+                        "DIMSE handler %s failed; answering %s",
+                        name,
+                        failure_status.name,
+                    )
                     yield failure_status, None
                 finally:
                     close_old_connections()
@@ -76,7 +80,9 @@ def guarded(failure_status: Status) -> Callable[[Handler], Handler]:
             try:
                 return handler(event, *args)
             except Exception:
-                logger.exception("DIMSE handler %s failed; answering %s", name, failure_status.name)
+                logger.exception(
+                    "DIMSE handler %s failed; answering %s", name, failure_status.name
+                )
                 return failure_status
             finally:
                 close_old_connections()

@@ -58,6 +58,9 @@ def handle_store(event: Event) -> Status | Dataset:
             exc.reason,
         )
         return _failure(exc.status, exc.reason)
+    finally:
+        # ingest_file consumes the file; this only matters if it never ran.
+        path.unlink(missing_ok=True)
     return Status.SUCCESS
 
 
@@ -71,6 +74,8 @@ def _failure(status: Status, reason: str) -> Dataset:
 
 SERVICE = Service(
     name="storage",
-    contexts=[Context(cx.abstract_syntax, STORAGE) for cx in AllStoragePresentationContexts],
+    contexts=[
+        Context(cx.abstract_syntax, STORAGE) for cx in AllStoragePresentationContexts
+    ],
     handlers=[(evt.EVT_C_STORE, handle_store)],
 )

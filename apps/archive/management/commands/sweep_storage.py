@@ -25,6 +25,10 @@ class Command(BaseCommand):
 
         self.stdout.write(report.summary())
         for item in report.damaged:
-            self.stdout.write(f"  {item.sop_instance_uid}: {item.storage_path} {item.problem}")
+            self.stdout.write(
+                f"  {item.sop_instance_uid}: {item.storage_path} {item.problem}"
+            )
         if report.damaged:
-            raise CommandError("some instances have a missing or damaged file (listed above)")
+            raise CommandError(
+                "some instances have a missing or damaged file (listed above)"
+            )

@@ -11,15 +11,21 @@ class Command(BaseCommand):
     help = "Run the DICOM listener (C-ECHO, Storage SCP) until SIGTERM or Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", help="address to bind (default: PACSWEB_DICOM_HOST)")
         parser.add_argument(
-            "--port", type=int, help="port to bind, 0 for any free one (default: PACSWEB_DICOM_PORT)"
+            "--host", help="address to bind (default: PACSWEB_DICOM_HOST)"
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            help="port to bind, 0 for any free one (default: PACSWEB_DICOM_PORT)",
         )
         parser.add_argument(
             "--no-sweep", action="store_true", help="skip the storage sweep at start-up"
         )
 
-    def handle(self, *args, host: str | None, port: int | None, no_sweep: bool, **options) -> None:
+    def handle(
+        self, *args, host: str | None, port: int | None, no_sweep: bool, **options
+    ) -> None:
         if not no_sweep:
             # Before listening, so leftovers of a crash go before new work comes.
             self.stdout.write(sweep().summary())

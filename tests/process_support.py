@@ -28,6 +28,7 @@ def migrated_template(folder: Path, django_db_blocker) -> Path:
     """
     from django.db import connection
 
+    folder.mkdir(parents=True, exist_ok=True)
     database = folder / "pacsweb.sqlite3"
     if connection.vendor == "sqlite":
         with django_db_blocker.unblock():

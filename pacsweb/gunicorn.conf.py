@@ -1,11 +1,24 @@
-"""gunicorn settings for `make run` (pacsweb/run.py passes --bind).
+"""gunicorn settings, for `make run` and for the production image.
 
 gthread workers: each request gets a thread, so a long STOW-RS upload
 (streamed, not buffered) holds one thread while the others keep serving.
 """
 
+import os
+
 from pacsweb.env import env_int
 
+# The address comes from the Django settings, the one place that reads
+# PACSWEB_HTTP_HOST and PACSWEB_HTTP_PORT.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pacsweb.settings")
+from django.conf import settings  # noqa: E402
+
+_host = settings.PACSWEB_HTTP_HOST
+bind = [
+    f"[{_host}]:{settings.PACSWEB_HTTP_PORT}"
+    if ":" in _host
+    else f"{_host}:{settings.PACSWEB_HTTP_PORT}"
+]
 wsgi_app = "pacsweb.wsgi:application"
 worker_class = "gthread"
 workers = env_int("PACSWEB_HTTP_WORKERS", 2, minimum=1)

@@ -67,8 +67,6 @@ def _commands(settings) -> dict[str, list[str]]:
             "gunicorn",
             "--config",
             str(BASE_DIR / "pacsweb" / "gunicorn.conf.py"),
-            "--bind",
-            f"{_url_host(settings.PACSWEB_HTTP_HOST)}:{settings.PACSWEB_HTTP_PORT}",
         ],
         # The sweep above already ran; a second one would race with nothing
         # but costs a walk of the store.

@@ -87,3 +87,18 @@ def test_the_command_prints_a_summary_and_fails_on_damaged_rows():
         "0 temporary and 0 orphan files removed, 1 instances with a missing or damaged file"
         in out.getvalue()
     )
+
+
+def test_the_periodic_task_runs_the_sweep_and_returns_its_summary():
+    from apps.archive.tasks import sweep_storage
+
+    orphan = _orphan()
+    _age(orphan, 2 * HOUR)
+
+    summary = sweep_storage()
+
+    assert (
+        summary
+        == "storage sweep: 0 temporary and 1 orphan files removed, 0 instances with a missing or damaged file"
+    )
+    assert not orphan.exists()

@@ -7,6 +7,7 @@ in `guarded`) and add it to SERVICES below.
 
 import logging
 import time
+from typing import Any, cast
 
 from django.conf import settings
 from pynetdicom import AE, evt
@@ -77,13 +78,17 @@ class Listener:
     def start(self) -> tuple[str, int]:
         """Start serving in background threads; return the bound address."""
         receive.enable_chunked_receive()
-        handlers = ASSOCIATION_HANDLERS + [
-            h for service in self.services for h in service.handlers
-        ]
-        self.server = self.ae.start_server(
-            (self.host, self.port), block=False, evt_handlers=handlers
+        handlers: list[Any] = list(ASSOCIATION_HANDLERS)
+        handlers += [h for service in self.services for h in service.handlers]
+        # Non-blocking, start_server returns the running server.
+        server = cast(
+            ThreadedAssociationServer,
+            self.ae.start_server(
+                (self.host, self.port), block=False, evt_handlers=handlers
+            ),
         )
-        host, port = self.server.server_address[:2]
+        self.server = server
+        host, port = server.server_address[:2]
         logger.info(
             "DICOM listener %s on %s:%s (%s)",
             self.ae.ae_title,

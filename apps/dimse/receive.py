@@ -38,7 +38,7 @@ def enable_chunked_receive() -> None:
     are on the archive's disk and the storage sweep removes leftovers.
     """
     _config.STORE_RECV_CHUNKED_DATASET = True
-    pynetdicom.dimse_messages.NamedTemporaryFile = _receiving_file  # type: ignore[attr-defined]
+    pynetdicom.dimse_messages.NamedTemporaryFile = _receiving_file  # type: ignore[attr-defined,assignment]
 
 
 def _receiving_file(**kwargs: Any) -> IO[bytes]:

@@ -18,9 +18,11 @@ A failure carries the reason in Error Comment (0000,0902).
 
 import errno
 import logging
+from typing import cast
 
 from pydicom.dataset import Dataset
 from pynetdicom import AllStoragePresentationContexts, evt
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from apps.archive.ingest import IngestError, ingest_file
@@ -32,12 +34,14 @@ from apps.dimse.syntaxes import STORAGE
 logger = logging.getLogger(__name__)
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+LOGGED_BY_INGEST = (Status.OUT_OF_RESOURCES, Status.PROCESSING_FAILURE)
 ERROR_COMMENT_MAX = 64  # LO (PS3.5 6.2)
 
 
 @guarded(Status.PROCESSING_FAILURE)
 def handle_store(event: Event) -> Status | Dataset:
     calling_ae = event.assoc.requestor.ae_title
+    request = cast(C_STORE, event.request)
     try:
         path = receive.write_part10(event, calling_ae)
     except OSError as exc:
@@ -49,14 +53,16 @@ def handle_store(event: Event) -> Status | Dataset:
     try:
         ingest_file(path, owned=True, source_ae_title=calling_ae)
     except IngestError as exc:
-        # Logged because the sender usually shows the operator nothing.
-        logger.warning(
-            "C-STORE from %s refused (%s): %s %s",
-            calling_ae,
-            exc.status.name,
-            exc.sop_instance_uid or event.request.AffectedSOPInstanceUID,
-            exc.reason,
-        )
+        # Refused data is logged because the sender usually shows the
+        # operator nothing; ingest has already logged its own failures.
+        if exc.status not in LOGGED_BY_INGEST:
+            logger.warning(
+                "C-STORE from %s refused (%s): %s %s",
+                calling_ae,
+                exc.status.name,
+                exc.sop_instance_uid or request.AffectedSOPInstanceUID,
+                exc.reason,
+            )
         return _failure(exc.status, exc.reason)
     finally:
         # ingest_file consumes the file; this only matters if it never ran.
@@ -75,7 +81,8 @@ def _failure(status: Status, reason: str) -> Dataset:
 SERVICE = Service(
     name="storage",
     contexts=[
-        Context(cx.abstract_syntax, STORAGE) for cx in AllStoragePresentationContexts
+        Context(str(cx.abstract_syntax), STORAGE)
+        for cx in AllStoragePresentationContexts
     ],
     handlers=[(evt.EVT_C_STORE, handle_store)],
 )

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pydicom
@@ -123,3 +124,33 @@ def test_acknowledged_instances_survive_a_sigkill_and_the_restart_cleans_up(
         assert _files(storage_dir) == {relative for relative, _, _ in rows.values()}
     finally:
         assert stop(restarted) == 0
+
+
+def test_the_running_listener_sweeps_what_an_aborted_receive_leaves(
+    tmp_path, database_template
+):
+    var_dir = new_var_dir(database_template, tmp_path / "var")
+    env = environment(var_dir, PACSWEB_SWEEP_GRACE_SECONDS="0")
+    command = [
+        sys.executable,
+        "manage.py",
+        "dicom_listener",
+        "--port",
+        "0",
+        "--sweep-interval",
+        "1",
+    ]
+    log = tmp_path / "listener.log"
+    listener = start(command, env, log)
+    try:
+        wait_for_line(listener, log, LISTENING)
+        leftover = var_dir / "storage" / "tmp" / "dimse-aborted.dcm"
+        leftover.write_bytes(b"half a data set")
+
+        deadline = time.monotonic() + 10
+        while leftover.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        assert not leftover.exists()
+    finally:
+        assert stop(listener) == 0

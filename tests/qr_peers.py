@@ -9,12 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pynetdicom import AE, evt
-from pynetdicom.presentation import StoragePresentationContexts
-from pynetdicom.sop_class import Verification
-
-from apps.dimse import services
-
 HOST = "127.0.0.1"
 
 
@@ -39,38 +33,20 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on port {port}")
 
 
-def _store_handler(event) -> int:
-    from django.db import close_old_connections
-
-    from apps.archive import storage
-    from apps.archive.ingest import IngestError, ingest_file
-
-    try:
-        path = storage.spool([event.encoded_dataset(include_meta=True)])
-        ingest_file(path, owned=True, source_ae_title=event.assoc.requestor.ae_title)
-    except IngestError as exc:
-        return int(exc.status)
-    finally:
-        close_old_connections()
-    return 0
-
-
 @contextmanager
-def listener(ae_title: str = "PACSWEB") -> Iterator[int]:
-    """Our DICOM listener with the Q/R, worklist and MPPS services."""
-    ae = AE(ae_title=ae_title)
-    ae.add_supported_context(Verification)
-    for context in StoragePresentationContexts:
-        ae.add_supported_context(
-            context.abstract_syntax, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
-        )
-    handlers = services.configure(ae) + [(evt.EVT_C_STORE, _store_handler)]
-    port = free_port()
-    server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
+def listener() -> Iterator[int]:
+    """The DICOM listener with every service, on a free loopback port.
+
+    The calling test needs the committed (transactional) database: handlers
+    run in the listener's threads, with their own connections."""
+    from apps.dimse.listener import Listener
+
+    server = Listener(host=HOST, port=0, ae_title="PACSWEB")
+    _, port = server.start()
     try:
         yield port
     finally:
-        server.shutdown()
+        server.stop(grace_seconds=5)
 
 
 @contextmanager

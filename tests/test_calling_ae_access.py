@@ -20,7 +20,7 @@ def test_an_unknown_calling_ae_is_rejected_and_logged(settings, caplog):
     RemoteAE.objects.create(ae_title="KNOWN", host=HOST, port=104)
 
     with (
-        caplog.at_level(logging.WARNING, logger="apps.dimse.access"),
+        caplog.at_level(logging.WARNING, logger="apps.dimse.listener"),
         listener() as port,
     ):
         stranger = echo(port, "STRANGER")

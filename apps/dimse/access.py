@@ -7,15 +7,11 @@ operations its RemoteAE allows. With it off (the embedded demo) anyone may
 do anything.
 """
 
-import logging
-
 from django.conf import settings
 from django.db import close_old_connections
-from pynetdicom import AE, evt
+from pynetdicom import AE
 
 from apps.dimse.models import RemoteAE
-
-logger = logging.getLogger(__name__)
 
 
 def permitted(calling_ae_title: str, operation: str) -> bool:
@@ -46,21 +42,21 @@ class KnownCallingAETitles:
         return iter(titles or [self._NOBODY])
 
 
-def install(ae: AE) -> list:
-    """Make `ae` check calling AE titles; returns the handlers to bind."""
+def install(ae: AE) -> None:
+    """Make `ae` check calling AE titles against the RemoteAE table."""
     # pynetdicom 3.0 reads the list through this attribute when it
     # negotiates (acse._negotiate_as_acceptor); its setter would copy the
     # titles once, which is not what a live table needs.
     ae._require_calling_aet = KnownCallingAETitles()  # type: ignore[assignment]
-    return [(evt.EVT_REJECTED, _log_rejection)]
 
 
-def _log_rejection(event) -> None:
-    requestor = event.assoc.requestor
-    logger.warning(
-        "refused association from %s (%s:%s) called %s: calling AE title not recognized",
-        requestor.ae_title,
-        requestor.address,
-        requestor.port,
-        event.assoc.acceptor.ae_title,
-    )
+def rejection_reason(calling_ae_title: str) -> str:
+    """Why an association from this AE was rejected, for the log."""
+    if settings.PACSWEB_REQUIRE_KNOWN_AE:
+        try:
+            known = RemoteAE.objects.filter(ae_title=calling_ae_title.strip()).exists()
+        finally:
+            close_old_connections()
+        if not known:
+            return "calling AE title not recognized"
+    return "refused during negotiation (called AE title or association limit)"

@@ -23,7 +23,7 @@ from apps.archive import storage
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.models import Instance
 from apps.archive.status import ProcedureStepStatus, QueryRetrieveStatus, Status
-from apps.dimse import uids
+from apps.dimse import receive, uids
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def get(
 def _ingest_received(event, source_ae_title: str, errors: list[dict[str, str]]) -> int:
     """A C-STORE sub-operation of our C-GET: spool, then the one ingest path."""
     try:
-        path = storage.spool([event.encoded_dataset(include_meta=True)])
+        path = receive.write_part10(event, source_ae_title)
         ingest_file(path, owned=True, source_ae_title=source_ae_title)
     except IngestError as exc:
         errors.append({"sop_instance_uid": exc.sop_instance_uid, "reason": exc.reason})

@@ -4,7 +4,9 @@ import logging
 
 import pytest
 
+from apps.archive.models import Instance
 from apps.dimse.models import RemoteAE
+from tests.conftest import sample
 from tests.qr_peers import HOST, listener, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,3 +84,27 @@ def test_a_known_ae_may_only_use_the_operations_it_is_allowed(settings):
     assert (
         "Final Find Response (Unknown Status: 0x124)" in result.stdout + result.stderr
     )
+
+
+def test_a_known_ae_without_the_store_operation_may_not_store(settings, tmp_path):
+    settings.PACSWEB_REQUIRE_KNOWN_AE = True
+    RemoteAE.objects.create(ae_title="VIEWONLY", host=HOST, port=104, allow_store=False)
+
+    with listener() as port:
+        result = run(
+            [
+                "storescu",
+                "-v",
+                "-aet",
+                "VIEWONLY",
+                "-aec",
+                "PACSWEB",
+                HOST,
+                str(port),
+                str(sample("CT_small.dcm")),
+            ]
+        )
+
+    # 0x0124 Refused: Not Authorized, which dcmtk does not name.
+    assert "Received Store Response (Unknown Status: 0x124)" in result.stderr
+    assert not Instance.objects.exists()

@@ -134,3 +134,27 @@ def test_the_openapi_schema_describes_every_resource(admin_client):
         "/api/worklist/performed-steps/{sop_instance_uid}/",
     ):
         assert path in paths
+
+
+def test_admin_lists_remote_aes_jobs_and_worklist(admin_client):
+    remote = RemoteAE.objects.create(ae_title="PACS2", host="127.0.0.1", port=11113)
+    Job.objects.create(
+        kind=Job.Kind.MOVE, remote_ae=remote, progress_done=3, progress_total=7
+    )
+    load_dataset(worklist_dataset())
+
+    pages = {
+        url: admin_client.get(url)
+        for url in (
+            "/admin/dimse/remoteae/",
+            "/admin/dimse/job/",
+            "/admin/worklist/requestedprocedure/",
+            "/admin/worklist/scheduledprocedurestep/",
+            "/admin/worklist/performedprocedurestep/",
+        )
+    }
+
+    assert all(r.status_code == 200 for r in pages.values())
+    assert "PACS2" in pages["/admin/dimse/remoteae/"].content.decode()
+    assert "3/7" in pages["/admin/dimse/job/"].content.decode()
+    assert "ACC-001" in pages["/admin/worklist/requestedprocedure/"].content.decode()

@@ -256,13 +256,12 @@ def _to_8_bits(array: np.ndarray, bits: int) -> np.ndarray:
 
 
 def apply_viewport(pixels: np.ndarray, viewport: Viewport) -> np.ndarray:
-    """Crop to (sx, sy, sw, sh), flip for negative sw/sh, fit in (vw, vh)."""
+    """Crop to (sx, sy, |sw|, |sh|), flip for negative sw/sh, fit in (vw, vh)."""
     rows, columns = pixels.shape[:2]
-    sw = viewport.sw if viewport.sw is not None else columns - viewport.sx
-    sh = viewport.sh if viewport.sh is not None else rows - viewport.sy
-    x0, x1 = sorted((viewport.sx, viewport.sx + sw))
-    y0, y1 = sorted((viewport.sy, viewport.sy + sh))
-    region = pixels[max(y0, 0) : min(y1, rows), max(x0, 0) : min(x1, columns)]
+    sw = viewport.sw if viewport.sw is not None else max(columns - viewport.sx, 0)
+    sh = viewport.sh if viewport.sh is not None else max(rows - viewport.sy, 0)
+    x0, y0 = viewport.sx, viewport.sy
+    region = pixels[y0 : y0 + abs(sh), x0 : x0 + abs(sw)]
     if region.size == 0:
         raise RenderParameterError("viewport source region lies outside the image")
     if sw < 0:

@@ -201,3 +201,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Pixel services (apps/dicomweb: frames, rendered, thumbnails) ----------
+
+# Thumbnails fit in a square of this many pixels unless a viewport is given.
+PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)

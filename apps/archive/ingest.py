@@ -8,6 +8,7 @@ reported once both are durable; if the database step fails the file goes.
 """
 
 import errno
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from pydicom.dataset import Dataset
 
-from apps.archive import dicomjson, levels, storage
+from apps.archive import dicomjson, levels, signals, storage
 from apps.archive.models import Collection, Instance, Patient, Series, Study, StudyModality
 from apps.archive.parse import ParseError, read_header
 from apps.archive.status import Status
@@ -157,6 +158,13 @@ def _ingest(
         storage.remove(relative)
     if replaced_path:
         storage.remove(replaced_path)
+    if outcome is not Outcome.DUPLICATE:
+        # robust: a failing receiver (a thumbnail, say) is logged by Django
+        # and never turns a stored instance into a reported failure.
+        transaction.on_commit(
+            functools.partial(signals.instance_stored.send, sender=Instance, instance_id=instance_id),
+            robust=True,
+        )
     return IngestResult(outcome, identity, instance_id)
 
 

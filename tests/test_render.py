@@ -278,3 +278,29 @@ def test_it_rejects_malformed_parameters_naming_them(query, message):
 def test_it_rejects_a_viewport_region_outside_the_image():
     with pytest.raises(render.RenderParameterError, match="outside the image"):
         rendered("CT_small.dcm", viewport="10,10,500,500,10,10")
+
+
+def test_it_takes_rescale_and_window_from_enhanced_functional_groups(tmp_path):
+    ds = full_dataset("rtdose.dcm")
+    shared = pydicom.Dataset()
+    transformation = pydicom.Dataset()
+    transformation.RescaleSlope, transformation.RescaleIntercept = 0.001, -100
+    shared.PixelValueTransformationSequence = [transformation]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    per_frame = []
+    for number in range(15):
+        window = pydicom.Dataset()
+        window.WindowCenter, window.WindowWidth = 500 + 100 * number, 600
+        item = pydicom.Dataset()
+        item.FrameVOILUTSequence = [window]
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path)
+    values = ds.pixel_array[3].astype(np.float64) * 0.001 - 100
+
+    options = render.parse_options({}, render.PNG)
+    with open(path, "rb") as handle:
+        data = render.render_frame(handle, pixel_source(path), 3, options)
+
+    assert_close(np.asarray(Image.open(io.BytesIO(data))), linear(values, 800, 600))

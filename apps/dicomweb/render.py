@@ -144,7 +144,31 @@ def render_frame(
     """Render frame `index` (0-based) of a stored instance."""
     header = read_pixel_header(handle)
     array = decode_frame(handle, source, header, index, raw=True)
-    return render(header, array, options)
+    return render(frame_header(header, index), array, options)
+
+
+def frame_header(header: Dataset, index: int) -> Dataset:
+    """The image attributes that apply to one frame.
+
+    Enhanced multi-frame objects keep rescale and window in functional
+    groups (PS3.3 C.7.6.16): per frame, else shared. They override the
+    top-level values, which such objects usually lack.
+    """
+    ds = Dataset()
+    for element in header.group_dataset(0x0028):
+        ds.add(element)
+    for groups in (
+        header.get("SharedFunctionalGroupsSequence"),
+        header.get("PerFrameFunctionalGroupsSequence"),
+    ):
+        if not groups:
+            continue
+        item = groups[min(index, len(groups) - 1)]
+        for keyword in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            if item.get(keyword):
+                for element in item.get(keyword)[0]:
+                    ds.add(element)
+    return ds
 
 
 def render(header: Dataset, array: np.ndarray, options: RenderOptions) -> bytes:

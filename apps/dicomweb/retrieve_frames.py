@@ -196,16 +196,10 @@ def _syntax_for_range(media_range: media.MediaType, stored: str) -> str | None:
         if stored in syntaxes and asked in (media.ANY_TRANSFER_SYNTAX, stored):
             return stored
         return None
-    asked_syntax = media.choose_transfer_syntax(
-        [media_range], media.OCTET_STREAM, stored
+    # application/octet-stream frames: as stored, or decoded on request.
+    return media.choose_transfer_syntax(
+        [media_range], media.OCTET_STREAM, stored, transcode=True
     )
-    if asked_syntax is not None:
-        return asked_syntax
-    if media.choose_transfer_syntax(
-        [media_range], media.OCTET_STREAM, media.EXPLICIT_VR_LE
-    ) == media.EXPLICIT_VR_LE and transcode.can_decode(stored):
-        return media.EXPLICIT_VR_LE
-    return None
 
 
 def content_type_for(syntax: str) -> str:

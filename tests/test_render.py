@@ -304,3 +304,22 @@ def test_it_takes_rescale_and_window_from_enhanced_functional_groups(tmp_path):
         data = render.render_frame(handle, pixel_source(path), 3, options)
 
     assert_close(np.asarray(Image.open(io.BytesIO(data))), linear(values, 800, 600))
+
+
+@pytest.mark.parametrize(
+    ("name", "byte_order"), [("MR_small.dcm", "<u2"), ("MR_small_bigendian.dcm", ">u2")]
+)
+def test_it_reads_ow_voi_lut_data_in_the_files_byte_order(tmp_path, name, byte_order):
+    ds = full_dataset(name)
+    lut = np.linspace(0, 65535, 4096).astype(np.uint16)
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.add_new(0x00283006, "OW", lut.astype(byte_order).tobytes())  # LUT Data
+    ds.VOILUTSequence = [item]
+    path = tmp_path / "voi-ow.dcm"
+    ds.save_as(path)
+    x = np.clip(ds.pixel_array.astype(np.int64), 0, 4095)
+
+    got = _render_path(path)
+
+    assert_close(got, lut[x] / 65535 * 255)

@@ -155,6 +155,9 @@ def frame_header(header: Dataset, index: int) -> Dataset:
     top-level values, which such objects usually lack.
     """
     ds = Dataset()
+    implicit, little = header.original_encoding
+    if implicit is not None and little is not None:
+        ds.set_original_encoding(implicit, little)
     for element in header.group_dataset(0x0028):
         ds.add(element)
     for groups in (
@@ -254,7 +257,8 @@ def _apply_voi_lut(values: np.ndarray, item: Dataset, header: Dataset) -> np.nda
     entries = entries or 65536
     data = item.LUTData
     if isinstance(data, bytes):
-        little = getattr(header, "is_little_endian", True) is not False
+        # OW LUT Data keeps the byte order of the file it came from.
+        little = header.original_encoding[1] is not False
         data = np.frombuffer(data, dtype="<u2" if little else ">u2")
     lut = np.asarray(data, dtype=np.float64)[:entries]
     index = np.clip(np.floor(values) - first_mapped, 0, len(lut) - 1).astype(np.int64)

@@ -468,3 +468,13 @@ def test_it_answers_404_for_the_thumbnail_of_a_series_without_pixels(client):
     response = client.get(url(instance).split("/instances/")[0] + "/thumbnail")
 
     assert response.status_code == 404
+
+
+def test_frames_and_rendered_cost_one_query_each(client, django_assert_num_queries):
+    instance = store("rtdose.dcm")
+
+    with django_assert_num_queries(1):
+        frames = client.get(url(instance, "/frames/1,2"))
+        assert len(parts(frames)) == 2
+    with django_assert_num_queries(1):
+        assert client.get(url(instance, "/frames/3/rendered")).status_code == 200

@@ -323,3 +323,23 @@ def test_it_reads_ow_voi_lut_data_in_the_files_byte_order(tmp_path, name, byte_o
     got = _render_path(path)
 
     assert_close(got, lut[x] / 65535 * 255)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SC_rgb_jpeg.dcm",  # RGB declared, YCbCr inside the JPEG
+        "SC_jpeg_no_color_transform.dcm",
+        "SC_rgb_jpeg_app14_dcmd.dcm",
+        "SC_rgb_dcmtk_+eb+cr.dcm",
+        "SC_rgb_dcmtk_+eb+cy+np.dcm",  # YBR_FULL_422
+        "SC_rgb_dcmtk_+eb+cy+n1.dcm",  # YBR_FULL
+        "SC_rgb_jpeg_lossy_gdcm.dcm",
+        "SC_rgb_small_odd_jpeg.dcm",
+        "GDCMJ2K_TextGBR.dcm",  # JPEG 2000, YBR_RCT
+    ],
+)
+def test_it_renders_colour_jpeg_variants_as_pydicoms_rgb(name):
+    got = rendered(name)
+
+    assert np.array_equal(got, full_dataset(name).pixel_array)

@@ -478,3 +478,18 @@ def test_frames_and_rendered_cost_one_query_each(client, django_assert_num_queri
         assert len(parts(frames)) == 2
     with django_assert_num_queries(1):
         assert client.get(url(instance, "/frames/3/rendered")).status_code == 200
+
+
+def test_a_failing_thumbnail_never_fails_the_ingest(
+    transactional_db, monkeypatch, caplog
+):
+    def broken(series_id: int) -> bool:
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(thumbnails, "make_series_thumbnail", broken)
+
+    result = ingest_file(sample_path("CT_small.dcm"))
+
+    assert result.outcome.value == "stored"
+    assert Instance.objects.filter(pk=result.instance_id).exists()
+    assert "renderer exploded" in caplog.text

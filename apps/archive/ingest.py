@@ -8,7 +8,6 @@ reported once both are durable; if the database step fails the file goes.
 """
 
 import errno
-import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -166,12 +165,13 @@ def _ingest(
     if replaced_path:
         storage.remove(replaced_path)
     if outcome is not Outcome.DUPLICATE:
+
+        def announce() -> None:
+            signals.instance_stored.send(sender=Instance, instance_id=instance_id)
+
         # robust: a failing receiver (a thumbnail, say) is logged by Django
         # and never turns a stored instance into a reported failure.
-        transaction.on_commit(
-            functools.partial(signals.instance_stored.send, sender=Instance, instance_id=instance_id),
-            robust=True,
-        )
+        transaction.on_commit(announce, robust=True)
     return IngestResult(outcome, identity, instance_id)
 
 

@@ -199,6 +199,9 @@ LOGGING = {
         # not bytes.
         "pynetdicom": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        # A thumbnail task runs after every ingest; Celery logs each success
+        # at INFO. Failures still come through at ERROR.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
@@ -206,6 +209,3 @@ LOGGING = {
 
 # Thumbnails fit in a square of this many pixels unless a viewport is given.
 PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
-# A thumbnail task runs after every ingest; Celery would log each success
-# at INFO. Failures still come through at ERROR.
-LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}

@@ -493,3 +493,24 @@ def test_a_failing_thumbnail_never_fails_the_ingest(
     assert result.outcome.value == "stored"
     assert Instance.objects.filter(pk=result.instance_id).exists()
     assert "renderer exploded" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "pil_format"),
+    [
+        ("*/*", "image/jpeg", "JPEG"),
+        ("image/*", "image/jpeg", "JPEG"),
+        ("image/png, image/jpeg;q=0.9", "image/png", "PNG"),
+        ('multipart/related; type="image/png"', "image/png", "PNG"),
+        ("application/json, image/gif;q=0.1", "image/gif", "GIF"),
+    ],
+)
+def test_it_picks_the_rendered_media_type_from_accept(
+    client, accept, content_type, pil_format
+):
+    instance = store("MR_small.dcm")
+
+    response = client.get(url(instance, "/thumbnail"), HTTP_ACCEPT=accept)
+
+    assert response["Content-Type"] == content_type
+    assert Image.open(io.BytesIO(response.content)).format == pil_format

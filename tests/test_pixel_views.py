@@ -514,3 +514,19 @@ def test_it_picks_the_rendered_media_type_from_accept(
 
     assert response["Content-Type"] == content_type
     assert Image.open(io.BytesIO(response.content)).format == pil_format
+
+
+def test_it_falls_back_to_the_next_acceptable_range(client):
+    instance = store("SC_rgb_rle_2frame.dcm")
+    stored = list(
+        generate_frames(
+            full_dataset("SC_rgb_rle_2frame.dcm").PixelData, number_of_frames=2
+        )
+    )
+    accept = f"multipart/related; type=image/jls, {AS_STORED};q=0.5"
+
+    response = client.get(url(instance, "/frames/2"), HTTP_ACCEPT=accept)
+
+    assert parts(response) == [
+        ("image/dicom-rle; transfer-syntax=1.2.840.10008.1.2.5", stored[1])
+    ]

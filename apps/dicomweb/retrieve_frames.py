@@ -14,8 +14,8 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from apps.archive import storage
-from apps.archive.models import Instance, Study
-from apps.dicomweb import context, frames, media, transcode
+from apps.archive.models import Instance
+from apps.dicomweb import frames, media, retrieve, transcode
 from apps.dicomweb.errors import BadRequest, NotAcceptable, NotFound, handle_errors
 from apps.dicomweb.multipart import Headers, new_boundary, write_parts
 
@@ -123,26 +123,13 @@ def instances(
     series: str | None = None,
     instance: str | None = None,
 ) -> QuerySet[Instance]:
-    """Instances with pixel data under a URL, inside the caller's collections."""
-    queryset = Instance.objects.filter(
-        series__study__study_instance_uid=context.check_uid("study", study),
-        number_of_frames__gt=0,
-    )
-    if series is not None:
-        queryset = queryset.filter(
-            series__series_instance_uid=context.check_uid("series", series)
-        )
-    if instance is not None:
-        queryset = queryset.filter(
-            sop_instance_uid=context.check_uid("instance", instance)
-        )
-    collections = context.allowed_collections(request)
-    if collections is not None:
-        queryset = queryset.filter(
-            series__study__in=Study.objects.filter(collections__in=collections)
-        )
-    return queryset.order_by(
-        "series__series_number", "series_id", "instance_number", "id"
+    """Instances with pixel data under a URL, inside the caller's collections.
+
+    The lookup is WADO-RS retrieve's own, so that UID checks and the
+    collection filter live in one place.
+    """
+    return retrieve._instances(request, study, series, instance).filter(
+        number_of_frames__gt=0
     )
 
 

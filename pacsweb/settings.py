@@ -222,3 +222,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # Thumbnails fit in a square of this many pixels unless a viewport is given.
 PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
+# Where series thumbnails are cached; empty: "thumbnails" beside the
+# storage directory (never inside it, where every file is an instance).
+PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")

@@ -413,7 +413,7 @@ def test_it_caches_the_series_thumbnail_after_ingest(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         instance = store("CT_small.dcm")
-    cached = list((storage.root() / thumbnails.THUMBNAIL_DIRNAME).rglob("*.jpg"))
+    cached = list(thumbnails.cache_root().rglob("*.jpg"))
     series_url = url(instance).split("/instances/")[0]
 
     # Replace the cached image: the view must serve the cache, not re-render.
@@ -424,6 +424,8 @@ def test_it_caches_the_series_thumbnail_after_ingest(
     study = client.get(series_url.split("/series/")[0] + "/thumbnail")
 
     assert len(cached) == 1 and f"-{instance.pk}-128.jpg" in cached[0].name
+    # The store holds instance files only; the cache sits beside it.
+    assert [p.suffix for p in storage.root().rglob("*") if p.is_file()] == [".dcm"]
     assert response.content == marker.getvalue()
     assert study.content == marker.getvalue()
 
@@ -431,7 +433,7 @@ def test_it_caches_the_series_thumbnail_after_ingest(
 def test_it_renders_a_missing_series_thumbnail_on_demand_and_keeps_it(client):
     instance = store("MR_small.dcm")
     series_url = url(instance).split("/instances/")[0]
-    folder = storage.root() / thumbnails.THUMBNAIL_DIRNAME
+    folder = thumbnails.cache_root()
 
     response = client.get(series_url + "/thumbnail")
 
@@ -450,7 +452,7 @@ def test_it_renders_a_series_thumbnail_with_parameters_without_the_cache(client)
     )
 
     assert Image.open(io.BytesIO(response.content)).size == (32, 32)
-    assert not (storage.root() / thumbnails.THUMBNAIL_DIRNAME).exists()
+    assert not thumbnails.cache_root().exists()
 
 
 def test_the_thumbnail_task_skips_a_cached_series_and_a_series_without_pixels():

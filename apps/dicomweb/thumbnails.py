@@ -1,4 +1,4 @@
-"""Series thumbnails, rendered once and cached beside the stored files.
+"""Series thumbnails, rendered once and cached.
 
 A series is represented by the first frame of its first instance (by
 Instance Number): that choice rarely changes as a series arrives in order,
@@ -6,6 +6,10 @@ so the task that runs after each ingest (apps/dicomweb/tasks.py) finds the
 thumbnail already made for every instance but the first. The cache file
 name carries the representative instance's key, so a new first instance or
 a replaced one makes a new thumbnail rather than serving a stale one.
+
+The cache lives beside the instance store, not in it: every file in the
+store is an instance with a row (the storage sweep and the crash tests
+hold it to that), and the cache can be deleted at any time.
 """
 
 import hashlib
@@ -21,6 +25,11 @@ from apps.dicomweb import render
 from apps.dicomweb.transcode import TranscodeError
 
 THUMBNAIL_DIRNAME = "thumbnails"
+
+
+def cache_root() -> Path:
+    configured = settings.PACSWEB_THUMBNAIL_DIR
+    return Path(configured) if configured else storage.root().parent / THUMBNAIL_DIRNAME
 
 
 def default_viewport() -> render.Viewport:
@@ -46,12 +55,7 @@ def render_instance(
 def cache_path(series_uid: str, instance: Instance) -> Path:
     digest = hashlib.sha256(series_uid.encode()).hexdigest()
     size = settings.PACSWEB_THUMBNAIL_SIZE
-    return (
-        storage.root()
-        / THUMBNAIL_DIRNAME
-        / digest[:2]
-        / f"{digest}-{instance.pk}-{size}.jpg"
-    )
+    return cache_root() / digest[:2] / f"{digest}-{instance.pk}-{size}.jpg"
 
 
 def series_thumbnail(series_id: int, series_uid: str) -> bytes | None:

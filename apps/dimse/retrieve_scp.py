@@ -14,6 +14,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
 from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from apps.archive import storage
 from apps.archive.models import Instance
@@ -33,6 +34,7 @@ _LEVEL_KEYS = {
     "IMAGE": ("SOPInstanceUID", "sop_instance_uid__in"),
 }
 _ORDER = ["PATIENT", "STUDY", "SERIES", "IMAGE"]
+_VERIFICATION = build_context(Verification)
 
 
 class RetrieveError(Exception):
@@ -129,7 +131,10 @@ def handle_move(event) -> Iterator:
 
     selected = _authorized_selection(event, calling)
     if isinstance(selected, RetrieveError):
-        yield destination.host, destination.port
+        # pynetdicom sends a status only after it has associated with the
+        # destination, and refuses to associate with no presentation
+        # context: without one the peer got 0xC515 instead of this status.
+        yield destination.host, destination.port, {"contexts": [_VERIFICATION]}
         yield 1
         yield selected.status, None
         return

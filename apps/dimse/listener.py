@@ -54,6 +54,7 @@ def _log_rejected(event: Event) -> None:
 ASSOCIATION_HANDLERS = [
     (evt.EVT_ACCEPTED, _log_accepted),
     (evt.EVT_REJECTED, _log_rejected),
+    (evt.EVT_CONN_CLOSE, receive.discard_partial_receive),
 ]
 
 

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from bench import ingest, queries, report, retrieve
@@ -19,8 +20,12 @@ from bench.stats import Figure, measure
 
 logger = logging.getLogger("bench")
 
-FULL = Shape(patients=250, studies_per_patient=2, series_per_study=4, instances_per_series=5)
-QUICK = Shape(patients=50, studies_per_patient=2, series_per_study=2, instances_per_series=5)
+FULL = Shape(
+    patients=250, studies_per_patient=2, series_per_study=4, instances_per_series=5
+)
+QUICK = Shape(
+    patients=50, studies_per_patient=2, series_per_study=2, instances_per_series=5
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -31,17 +36,42 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--series-per-study", type=int)
     parser.add_argument("--instances-per-series", type=int)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=20, help="instances per STOW-RS request / C-STORE association")
-    parser.add_argument("--servers", default="pacsweb,orthanc", help="comma-separated: pacsweb, orthanc")
-    parser.add_argument("--variants", type=int, default=10, help="values per search kind")
-    parser.add_argument("--rounds", type=int, default=3, help="timed passes over each search kind")
-    parser.add_argument("--samples", type=int, default=200, help="instances per retrieve measurement")
-    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "pacsweb-bench")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for pacsweb")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
-    parser.add_argument("--database-url", default="", help="pacsweb DATABASE_URL (default: SQLite in its temp dir)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=20,
+        help="instances per STOW-RS request / C-STORE association",
+    )
+    parser.add_argument(
+        "--servers", default="pacsweb,orthanc", help="comma-separated: pacsweb, orthanc"
+    )
+    parser.add_argument(
+        "--variants", type=int, default=10, help="values per search kind"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed passes over each search kind"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=200, help="instances per retrieve measurement"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "pacsweb-bench"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers for pacsweb"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker"
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="pacsweb DATABASE_URL (default: SQLite in its temp dir)",
+    )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "performance.md")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave docs/ alone"
+    )
     return parser.parse_args(argv)
 
 
@@ -56,38 +86,62 @@ def shape_from(args: argparse.Namespace) -> Shape:
     )
 
 
-def measure_server(running: Running, data: BenchData, args: argparse.Namespace) -> dict[str, Figure]:
+def measure_server(
+    running: Running, data: BenchData, args: argparse.Namespace
+) -> dict[str, Figure]:
     target = running.target
     figures: dict[str, Figure] = {}
 
-    contexts = {(i.sop_class_uid, i.transfer_syntax_uid) for _, _, i in data.all_instances()}
+    contexts = {
+        (i.sop_class_uid, i.transfer_syntax_uid) for _, _, i in data.all_instances()
+    }
     config = storescu_config(data.folder, contexts)
-    for run, part in zip(ingest.RUNS, ingest.slices(data, len(ingest.RUNS)), strict=True):
+    for run, part in zip(
+        ingest.RUNS, ingest.slices(data, len(ingest.RUNS)), strict=True
+    ):
         figures[run.key] = measure(
-            lambda r=run, p=part: ingest.run(target, data, r, p, args.batch, config)
+            partial(ingest.run, target, data, run, part, args.batch, config)
         )
         _progress(target.name, run.label, figures[run.key])
     _ensure_stored(running, data, figures)
 
     kinds = queries.build(data, args.variants)
     for kind in kinds:
-        figures[kind.key] = measure(lambda k=kind: queries.measure_kind(target, k, args.rounds))
+        figures[kind.key] = measure(
+            partial(queries.measure_kind, target, kind, args.rounds)
+        )
         _progress(target.name, kind.label, figures[kind.key])
 
     series = retrieve.pick_series(data, 30)
     instances = retrieve.pick_instances(data, args.samples)
     native = retrieve.pick_instances(data, min(args.samples, 100), native_only=True)
-    figures["metadata_series"] = measure(lambda: retrieve.series_metadata(target, series))
-    figures["wado_instance"] = measure(lambda: retrieve.instance_retrieve(target, data, instances))
+    figures["metadata_series"] = measure(
+        lambda: retrieve.series_metadata(target, series)
+    )
+    figures["wado_instance"] = measure(
+        lambda: retrieve.instance_retrieve(target, data, instances)
+    )
     figures["wado_series"] = measure(lambda: retrieve.series_retrieve(target, series))
-    figures["frames_latency"], figures["frames_rate"] = _pair(lambda: retrieve.frames(target, native))
-    figures["rendered_latency"], figures["rendered_rate"] = _pair(lambda: retrieve.rendered(target, native))
-    for key in ("metadata_series", "wado_instance", "wado_series", "frames_rate", "rendered_rate"):
+    figures["frames_latency"], figures["frames_rate"] = _pair(
+        lambda: retrieve.frames(target, native)
+    )
+    figures["rendered_latency"], figures["rendered_rate"] = _pair(
+        lambda: retrieve.rendered(target, native)
+    )
+    for key in (
+        "metadata_series",
+        "wado_instance",
+        "wado_series",
+        "frames_rate",
+        "rendered_rate",
+    ):
         _progress(target.name, key, figures[key])
     return figures
 
 
-def _ensure_stored(running: Running, data: BenchData, figures: dict[str, Figure]) -> None:
+def _ensure_stored(
+    running: Running, data: BenchData, figures: dict[str, Figure]
+) -> None:
     """The searches need the whole dataset: check it, and fill the store
     directly when the ingest services could not."""
     target = running.target
@@ -121,38 +175,58 @@ def _progress(server: str, label: str, figure: Figure) -> None:
     if figure.value is None:
         print(f"[{server}] {label}: n/a ({figure.note})", flush=True)
     elif figure.p95 is not None:
-        print(f"[{server}] {label}: p50 {figure.value:.1f} ms, p95 {figure.p95:.1f} ms", flush=True)
+        print(
+            f"[{server}] {label}: p50 {figure.value:.1f} ms, p95 {figure.p95:.1f} ms",
+            flush=True,
+        )
     else:
         print(f"[{server}] {label}: {figure.value:.1f}", flush=True)
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
+    )
     args = parse_args(argv)
     started = time.monotonic()
     shape = shape_from(args)
     servers = [s.strip().lower() for s in args.servers.split(",") if s.strip()]
 
-    print(f"dataset {shape.key()} ({shape.instances} instances) in {args.data_dir}", flush=True)
+    print(
+        f"dataset {shape.key()} ({shape.instances} instances) in {args.data_dir}",
+        flush=True,
+    )
     data = load_or_generate(args.data_dir, shape)
     results: dict[str, dict[str, Figure]] = {}
     versions: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="pacsweb-bench-run-") as work:
         for name in servers:
             starter = {
-                "pacsweb": lambda: pacsweb(Path(work) / "pacsweb", args.workers, args.threads, args.database_url),
+                "pacsweb": lambda: pacsweb(
+                    Path(work) / "pacsweb",
+                    args.workers,
+                    args.threads,
+                    args.database_url,
+                ),
                 "orthanc": lambda: orthanc(Path(work) / "orthanc"),
             }[name]
             try:
                 with starter() as running:
                     versions.update(running.versions)
-                    print(f"[{running.target.name}] up at {running.target.dicomweb}", flush=True)
+                    print(
+                        f"[{running.target.name}] up at {running.target.dicomweb}",
+                        flush=True,
+                    )
                     results[running.target.name] = measure_server(running, data, args)
                     for note in running.notes:
-                        results[running.target.name].setdefault("server", Figure(note=note))
+                        results[running.target.name].setdefault(
+                            "server", Figure(note=note)
+                        )
             except StartError as exc:
                 print(f"[{name}] did not start: {exc}", flush=True)
-                results["Orthanc" if name == "orthanc" else "pacsweb"] = {"server": Figure.missing(f"did not start: {exc}")}
+                results["Orthanc" if name == "orthanc" else "pacsweb"] = {
+                    "server": Figure.missing(f"did not start: {exc}")
+                }
 
     duration = time.monotonic() - started
     kinds = queries.build(data, args.variants)
@@ -170,21 +244,29 @@ def main(argv: list[str]) -> int:
     if not args.no_write:
         info = report.machine(versions)
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report.markdown(results, rows, info, data, settings, duration))
+        args.output.write_text(
+            report.markdown(results, rows, info, data, settings, duration)
+        )
         print(f"wrote {args.output}")
     return 0
 
 
-def _save_raw(results: dict[str, dict[str, Figure]], shape: Shape, settings: dict[str, str]) -> None:
+def _save_raw(
+    results: dict[str, dict[str, Figure]], shape: Shape, settings: dict[str, str]
+) -> None:
     folder = REPO / "bench" / "results"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     payload = {
         "shape": asdict(shape),
         "settings": settings,
-        "results": {s: {k: asdict(f) for k, f in figs.items()} for s, figs in results.items()},
+        "results": {
+            s: {k: asdict(f) for k, f in figs.items()} for s, figs in results.items()
+        },
     }
-    (folder / f"{stamp}.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+    (folder / f"{stamp}.json").write_text(
+        json.dumps(payload, indent=2, ensure_ascii=False)
+    )
 
 
 if __name__ == "__main__":

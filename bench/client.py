@@ -19,10 +19,13 @@ import requests
 
 DICOM_JSON = "application/dicom+json"
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-MULTIPART_FRAMES = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+MULTIPART_FRAMES = (
+    'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+)
 HTTP_TIMEOUT = 300
 SCU_AE_TITLE = "BENCHSCU"
 QUERY_SAFE = "*?^,-.:"
+UID_IN_PATH = re.compile(r"(?<=/)[0-9]+(\.[0-9]+)+")
 NODELAY_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 # Tags (PS3.18 10.5.3 Store Instances Response)
@@ -54,9 +57,14 @@ def session() -> requests.Session:
     return _local.session
 
 
-def get(target: Target, path: str, accept: str, params: dict | None = None) -> requests.Response:
+def get(
+    target: Target, path: str, accept: str, params: dict | None = None
+) -> requests.Response:
     response = session().get(
-        target.dicomweb + path, params=params, headers={"Accept": accept}, timeout=HTTP_TIMEOUT
+        target.dicomweb + path,
+        params=params,
+        headers={"Accept": accept},
+        timeout=HTTP_TIMEOUT,
     )
     if response.status_code != 200:
         raise NotMeasurable(_http_reason("GET " + path, response))
@@ -69,7 +77,8 @@ def query_string(params: dict) -> str:
     # UTF-8. Orthanc matches `%2A` literally, so `urlencode` would make it
     # fail every wildcard search.
     return "&".join(
-        f"{quote(str(k), safe='')}={quote(str(v), safe=QUERY_SAFE)}" for k, v in params.items()
+        f"{quote(str(k), safe='')}={quote(str(v), safe=QUERY_SAFE)}"
+        for k, v in params.items()
     )
 
 
@@ -125,7 +134,9 @@ def stow(target: Target, body: bytes, content_type: str, expected: int) -> None:
 
 
 def parse_multipart(response: requests.Response) -> list[bytes]:
-    match = re.search(r'boundary="?([^";]+)"?', response.headers.get("Content-Type", ""))
+    match = re.search(
+        r'boundary="?([^";]+)"?', response.headers.get("Content-Type", "")
+    )
     if not match:
         raise NotMeasurable(
             f"no multipart boundary in Content-Type {response.headers.get('Content-Type')!r}"
@@ -180,10 +191,20 @@ def storescu(target: Target, config: Path, files: list[Path]) -> None:
         errors = [line for line in output.splitlines() if line.startswith(("E:", "F:"))]
         raise NotMeasurable(
             f"storescu stored {succeeded} of {len(files)} (exit {result.returncode}): "
-            + (" ".join(errors[:3]) or output.strip().splitlines()[-1:][0] if output.strip() else "no output")
+            + (
+                " ".join(errors[:3]) or output.strip().splitlines()[-1:][0]
+                if output.strip()
+                else "no output"
+            )
         )
 
 
 def _http_reason(what: str, response: requests.Response) -> str:
-    detail = response.headers.get("Warning") or response.text[:200].replace("\n", " ")
-    return f"{what} answered HTTP {response.status_code}: {detail.strip()}"
+    # UIDs make every reason unique; the report groups equal reasons.
+    what = UID_IN_PATH.sub("{uid}", what)
+    detail = response.headers.get("Warning", "")
+    if not detail:
+        title = re.search(r"<title>(.*?)</title>", response.text, re.S | re.I)
+        detail = title.group(1) if title else response.text[:160]
+    detail = " ".join(detail.split())
+    return f"{what} answered HTTP {response.status_code}: {detail}"

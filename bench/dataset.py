@@ -22,7 +22,7 @@ import numpy as np
 import pydicom
 import pydicom.data
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
+from pydicom.uid import UID, generate_uid
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +55,44 @@ STUDY_KINDS = [("CT", 0.45), ("MR", 0.35), ("US", 0.20)]
 SECONDARY_CAPTURE_SHARE = 0.3
 
 FAMILY_NAMES = [
-    "MÜLLER", "GARCÍA", "NOWAK", "SMITH", "SMITHSON", "JOHANSSON", "ØSTERGAARD",
-    "DUBOIS", "KOWALSKI", "ROSSI", "NGUYEN", "O'BRIEN", "ŁUKASZEWICZ", "PETERS",
-    "IVANOVA", "HERNÁNDEZ", "BROWN", "SCHNEIDER", "KIM", "YAMADA",
+    "MÜLLER",
+    "GARCÍA",
+    "NOWAK",
+    "SMITH",
+    "SMITHSON",
+    "JOHANSSON",
+    "ØSTERGAARD",
+    "DUBOIS",
+    "KOWALSKI",
+    "ROSSI",
+    "NGUYEN",
+    "O'BRIEN",
+    "ŁUKASZEWICZ",
+    "PETERS",
+    "IVANOVA",
+    "HERNÁNDEZ",
+    "BROWN",
+    "SCHNEIDER",
+    "KIM",
+    "YAMADA",
 ]
 GIVEN_NAMES = [
-    "ANNA", "JOSÉ", "LUCA", "MARIA", "JOHN", "ZOË", "BJÖRN", "FRANÇOIS", "MEI",
-    "OLUWASEUN", "SØREN", "INÊS", "PIOTR", "HANNA", "ÉLODIE", "TARO",
+    "ANNA",
+    "JOSÉ",
+    "LUCA",
+    "MARIA",
+    "JOHN",
+    "ZOË",
+    "BJÖRN",
+    "FRANÇOIS",
+    "MEI",
+    "OLUWASEUN",
+    "SØREN",
+    "INÊS",
+    "PIOTR",
+    "HANNA",
+    "ÉLODIE",
+    "TARO",
 ]
 # Japanese patients carry ideographic and phonetic groups (PS3.5 6.2.1).
 JAPANESE_NAMES = [
@@ -197,8 +228,10 @@ def generate(folder: Path, shape: Shape) -> list[StudyEntry]:
 
     for p in range(shape.patients):
         patient = _patient(rng, p)
-        for s in range(shape.studies_per_patient):
-            kind = rng.choices([k for k, _ in STUDY_KINDS], [w for _, w in STUDY_KINDS])[0]
+        for _ in range(shape.studies_per_patient):
+            kind = rng.choices(
+                [k for k, _ in STUDY_KINDS], [w for _, w in STUDY_KINDS]
+            )[0]
             study, attributes = _study(rng, shape, kind, patient, len(studies))
             kinds = _series_kinds(rng, kind, shape.series_per_study)
             for n, series_kind in enumerate(kinds):
@@ -229,7 +262,11 @@ def _load_template(template: Template) -> Dataset:
     ds.SpecificCharacterSet = "ISO_IR 192"
     # dcmtk (storescu) drops trailing padding when it sends a file, which
     # would make C-STORE and STOW-RS copies of one instance differ.
-    for keyword in ("OtherPatientIDs", "RequestAttributesSequence", "DataSetTrailingPadding"):
+    for keyword in (
+        "OtherPatientIDs",
+        "RequestAttributesSequence",
+        "DataSetTrailingPadding",
+    ):
         if keyword in ds:
             delattr(ds, keyword)
     return ds
@@ -312,7 +349,7 @@ def _write_series(
     for n in range(shape.instances_per_series):
         sop_uid = _uid(shape, "sop", series_uid, n)
         ds.SOPInstanceUID = sop_uid
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         ds.InstanceNumber = n + 1
         relative = f"files/{study.accession_number}/{number}/{n}.dcm"
         target = folder / relative

@@ -14,7 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.client import NotMeasurable, Target, first_value, multipart_body, qido, stow, storescu
+from bench.client import (
+    NotMeasurable,
+    Target,
+    first_value,
+    multipart_body,
+    qido,
+    storescu,
+    stow,
+)
 from bench.dataset import BenchData, InstanceEntry
 from bench.stats import Figure
 
@@ -76,7 +84,11 @@ def run(
 
 
 def _stow_rate(
-    target: Target, data: BenchData, instances: list[InstanceEntry], batch: int, clients: int
+    target: Target,
+    data: BenchData,
+    instances: list[InstanceEntry],
+    batch: int,
+    clients: int,
 ) -> Figure:
     # Request bodies are built before the clock starts: the figure is the
     # server's, not the time to read files.
@@ -118,16 +130,24 @@ def check_inventory(target: Target, data: BenchData) -> None:
         page = qido(
             target,
             "/studies",
-            {"limit": INVENTORY_PAGE, "offset": offset, "includefield": STUDY_INSTANCES},
+            {
+                "limit": INVENTORY_PAGE,
+                "offset": offset,
+                "includefield": STUDY_INSTANCES,
+            },
         )
         for item in page:
-            found[str(first_value(item, STUDY_UID))] = first_value(item, STUDY_INSTANCES)
+            found[str(first_value(item, STUDY_UID))] = first_value(
+                item, STUDY_INSTANCES
+            )
         offset += len(page)
         if len(page) < INVENTORY_PAGE:
             break
 
     missing = [uid for uid in expected if uid not in found]
-    wrong = [uid for uid in expected if uid in found and _int(found[uid]) != expected[uid]]
+    wrong = [
+        uid for uid in expected if uid in found and _int(found[uid]) != expected[uid]
+    ]
     if missing or wrong or len(found) != len(expected):
         raise NotMeasurable(
             f"inventory: {len(found)} studies listed for {len(expected)} stored, "

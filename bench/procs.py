@@ -27,12 +27,19 @@ def free_port() -> int:
 
 
 class Child:
-    def __init__(self, name: str, argv: list[str], log: Path, **popen: object) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.log = log
         self._log_file = log.open("ab")
         self.proc = subprocess.Popen(
-            argv, stdout=self._log_file, stderr=subprocess.STDOUT, **popen
+            argv, stdout=self._log_file, stderr=subprocess.STDOUT, env=env, cwd=cwd
         )
 
     @property
@@ -50,7 +57,9 @@ class Child:
             try:
                 self.proc.wait(STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
-                logger.warning("%s (pid %s) ignored SIGTERM; killing it", self.name, self.pid)
+                logger.warning(
+                    "%s (pid %s) ignored SIGTERM; killing it", self.name, self.pid
+                )
                 self.proc.kill()
                 self.proc.wait()
         self._log_file.close()
@@ -62,7 +71,9 @@ class Child:
 
 def run_checked(argv: list[str], log: Path, env: dict[str, str], cwd: Path) -> None:
     with log.open("ab") as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        result = subprocess.run(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise StartError(f"{' '.join(argv)} failed ({result.returncode}):\n{tail}")
@@ -74,14 +85,18 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not child.alive():
-            raise StartError(f"{child.name} exited ({child.proc.returncode}):\n{child.tail()}")
+            raise StartError(
+                f"{child.name} exited ({child.proc.returncode}):\n{child.tail()}"
+            )
         try:
             if ready():
                 return
         except OSError:
             pass
         time.sleep(0.2)
-    raise StartError(f"{child.name}: {what} not ready after {timeout:.0f} s:\n{child.tail()}")
+    raise StartError(
+        f"{child.name}: {what} not ready after {timeout:.0f} s:\n{child.tail()}"
+    )
 
 
 def environ(**extra: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ result that should not be there, voids the figure for that kind.
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from bench.client import NotMeasurable, Target, first_value, qido, query_string
 from bench.dataset import FAMILY_NAMES, BenchData, StudyEntry
@@ -51,7 +52,10 @@ def build(data: BenchData, variants: int, seed: int = 7) -> list[QueryKind]:
         return Query("/studies", {**params, "limit": LIMIT}, STUDY_UID, uids, LIMIT)
 
     by_patient = [
-        study_query({"PatientID": s.patient_id}, [t for t in studies if t.patient_id == s.patient_id])
+        study_query(
+            {"PatientID": s.patient_id},
+            [t for t in studies if t.patient_id == s.patient_id],
+        )
         for s in picked
     ]
     # Four-letter family-name prefixes: none is the start of a given name,
@@ -64,7 +68,9 @@ def build(data: BenchData, variants: int, seed: int = 7) -> list[QueryKind]:
         # matching must fold more than A-Z.
         spellings = [prefix] if prefix.isascii() else [prefix, prefix.lower()]
         for spelling in spellings:
-            by_name[prefix.isascii()].append(study_query({"PatientName": spelling + "*"}, match))
+            by_name[prefix.isascii()].append(
+                study_query({"PatientName": spelling + "*"}, match)
+            )
     by_accession = [
         study_query({"AccessionNumber": s.accession_number}, [s]) for s in picked
     ]
@@ -81,7 +87,14 @@ def build(data: BenchData, variants: int, seed: int = 7) -> list[QueryKind]:
     ]
     all_uids = frozenset(s.study_instance_uid for s in studies)
     pages = [
-        Query("/studies", {"limit": PAGE, "offset": n * PAGE}, STUDY_UID, all_uids, PAGE, n * PAGE)
+        Query(
+            "/studies",
+            {"limit": PAGE, "offset": n * PAGE},
+            STUDY_UID,
+            all_uids,
+            PAGE,
+            n * PAGE,
+        )
         for n in range(min(variants, max(1, len(studies) // PAGE)))
     ]
     series_of_study = [
@@ -106,14 +119,30 @@ def build(data: BenchData, variants: int, seed: int = 7) -> list[QueryKind]:
     ]
     return [
         QueryKind("qido_patient_id", "QIDO-RS studies by PatientID", by_patient),
-        QueryKind("qido_patient_name", "QIDO-RS studies by PatientName prefix*, ASCII", by_name[True][:variants]),
-        QueryKind("qido_patient_name_utf8", "QIDO-RS studies by PatientName prefix*, non-ASCII", by_name[False][:variants]),
+        QueryKind(
+            "qido_patient_name",
+            "QIDO-RS studies by PatientName prefix*, ASCII",
+            by_name[True][:variants],
+        ),
+        QueryKind(
+            "qido_patient_name_utf8",
+            "QIDO-RS studies by PatientName prefix*, non-ASCII",
+            by_name[False][:variants],
+        ),
         QueryKind("qido_accession", "QIDO-RS studies by AccessionNumber", by_accession),
-        QueryKind("qido_date_range", "QIDO-RS studies by 30-day StudyDate range", by_date),
+        QueryKind(
+            "qido_date_range", "QIDO-RS studies by 30-day StudyDate range", by_date
+        ),
         QueryKind("qido_modality", "QIDO-RS studies by ModalitiesInStudy", by_modality),
-        QueryKind("qido_study_page", f"QIDO-RS study list, limit={PAGE} with offset", pages),
+        QueryKind(
+            "qido_study_page", f"QIDO-RS study list, limit={PAGE} with offset", pages
+        ),
         QueryKind("qido_series_of_study", "QIDO-RS series of a study", series_of_study),
-        QueryKind("qido_instances_of_series", "QIDO-RS instances of a series", instances_of_series),
+        QueryKind(
+            "qido_instances_of_series",
+            "QIDO-RS instances of a series",
+            instances_of_series,
+        ),
     ]
 
 
@@ -125,7 +154,7 @@ def measure_kind(target: Target, kind: QueryKind, rounds: int) -> Figure:
     samples = []
     for _ in range(rounds):
         for query in kind.queries:
-            elapsed, _ = timed_ms(lambda q=query: _run(target, q))
+            elapsed, _ = timed_ms(partial(_run, target, query))
             samples.append(elapsed)
     return latency(samples)
 

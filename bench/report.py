@@ -28,7 +28,12 @@ def metrics(query_kinds: list[QueryKind]) -> list[Metric]:
         Metric("metadata_series", "WADO-RS series metadata", "ms p50 / p95", False),
         Metric("wado_instance", "WADO-RS instance retrieve", "MB/s", True),
         Metric("wado_series", "WADO-RS series retrieve", "MB/s", True),
-        Metric("frames_latency", "WADO-RS frame 1 (native, as stored)", "ms p50 / p95", False),
+        Metric(
+            "frames_latency",
+            "WADO-RS frame 1 (native, as stored)",
+            "ms p50 / p95",
+            False,
+        ),
         Metric("frames_rate", "WADO-RS frames, one client", "frames/s", True),
         Metric("rendered_latency", "Rendered frame 1 as JPEG", "ms p50 / p95", False),
         Metric("rendered_rate", "Rendered frames, one client", "frames/s", True),
@@ -100,20 +105,32 @@ HEADER = ["Measurement", "Unit", "pacsweb", "Orthanc", "pacsweb/Orthanc", "Goal"
 def terminal(results: dict[str, dict[str, Figure]], rows: list[Metric]) -> str:
     body = [HEADER, *table(results, rows)]
     widths = [max(len(r[c]) for r in body) for c in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in body]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True))
+        for r in body
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines) + "\n\n" + "\n".join(notes(results, rows))
 
 
 def notes(results: dict[str, dict[str, Figure]], rows: list[Metric]) -> list[str]:
+    """One line per server and reason, naming the measurements it voided."""
     labels = {m.key: m.label for m in rows}
-    out = []
+    labels.update(server="Server start", inventory="Dataset stored (inventory)")
+    grouped: dict[tuple[str, str], list[str]] = {}
     for server, figures in results.items():
         for key, figure in figures.items():
             if figure.note:
-                missing = "not measured" if figure.value is None else "note"
-                out.append(f"- {server}, {labels.get(key, key)} ({missing}): {figure.note}")
-    return out
+                # "server" and "inventory" carry remarks, never a value.
+                remark = figure.value is not None or key in ("server", "inventory")
+                kind = "note" if remark else "not measured"
+                grouped.setdefault((server, f"{kind}: {figure.note}"), []).append(
+                    labels.get(key, key)
+                )
+    return [
+        f"- **{server}** — {', '.join(names)} — {reason}"
+        for (server, reason), names in grouped.items()
+    ]
 
 
 def dataset_lines(data: BenchData) -> list[str]:
@@ -126,8 +143,10 @@ def dataset_lines(data: BenchData) -> list[str]:
         f"{shape.series_per_study} series × {shape.instances_per_series} instances = "
         f"**{len(instances)} instances** in {len(data.studies)} studies, "
         f"{data.total_bytes / 1e6:.1f} MB (seed {shape.seed}).",
-        "- Series by modality: " + ", ".join(f"{m} {n}" for m, n in sorted(modalities.items())),
-        "- Transfer syntaxes: " + ", ".join(f"{t} ({n})" for t, n in sorted(syntaxes.items())),
+        "- Series by modality: "
+        + ", ".join(f"{m} {n}" for m, n in sorted(modalities.items())),
+        "- Transfer syntaxes: "
+        + ", ".join(f"{t} ({n})" for t, n in sorted(syntaxes.items())),
         "- Made from pydicom's CT_small, MR_small, MR_small_jpeg_ls_lossless, "
         "examples_rgb_color (US) and SC_rgb_jpeg_dcmtk (OT) with new 2.25 UIDs, "
         "patient names in Latin script with diacritics and some in Japanese "

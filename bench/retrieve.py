@@ -7,6 +7,7 @@ import io
 import json
 import random
 import time
+from functools import partial
 
 import pydicom
 from PIL import Image
@@ -32,7 +33,9 @@ def _instance_path(st: StudyEntry, se: SeriesEntry, i: InstanceEntry) -> str:
     return f"/studies/{st.study_instance_uid}/series/{se.series_instance_uid}/instances/{i.sop_instance_uid}"
 
 
-def pick_series(data: BenchData, count: int, seed: int = 11) -> list[tuple[StudyEntry, SeriesEntry]]:
+def pick_series(
+    data: BenchData, count: int, seed: int = 11
+) -> list[tuple[StudyEntry, SeriesEntry]]:
     series = data.all_series()
     return random.Random(seed).sample(series, min(count, len(series)))
 
@@ -44,23 +47,31 @@ def pick_instances(
     return random.Random(seed).sample(items, min(count, len(items)))
 
 
-def series_metadata(target: Target, series: list[tuple[StudyEntry, SeriesEntry]]) -> Figure:
+def series_metadata(
+    target: Target, series: list[tuple[StudyEntry, SeriesEntry]]
+) -> Figure:
     def fetch(st: StudyEntry, se: SeriesEntry) -> None:
-        path = f"/studies/{st.study_instance_uid}/series/{se.series_instance_uid}/metadata"
+        path = (
+            f"/studies/{st.study_instance_uid}/series/{se.series_instance_uid}/metadata"
+        )
         items = json.loads(get(target, path, DICOM_JSON).content)
         found = {str(first_value(item, SOP_UID)) for item in items}
         expected = {i.sop_instance_uid for i in se.instances}
         if found != expected or len(items) != len(expected):
-            raise NotMeasurable(f"series metadata held {len(items)} instances, expected {len(expected)}")
+            raise NotMeasurable(
+                f"series metadata held {len(items)} instances, expected {len(expected)}"
+            )
 
     for st, se in series[:2]:
         fetch(st, se)
-    samples = [timed_ms(lambda a=st, b=se: fetch(a, b))[0] for st, se in series]
+    samples = [timed_ms(partial(fetch, st, se))[0] for st, se in series]
     return latency(samples)
 
 
 def instance_retrieve(
-    target: Target, data: BenchData, instances: list[tuple[StudyEntry, SeriesEntry, InstanceEntry]]
+    target: Target,
+    data: BenchData,
+    instances: list[tuple[StudyEntry, SeriesEntry, InstanceEntry]],
 ) -> Figure:
     """MB/s over single-instance retrieves, each checked byte for byte."""
     altered = 0
@@ -77,41 +88,59 @@ def instance_retrieve(
             altered += 1
             _check_identity(parts[0], i)
     elapsed = time.perf_counter() - start
-    note = f"{altered} of {len(instances)} data sets not byte-identical to what was sent" if altered else ""
+    note = (
+        f"{altered} of {len(instances)} data sets not byte-identical to what was sent"
+        if altered
+        else ""
+    )
     return Figure(total_bytes / MB / elapsed, samples=len(instances), note=note)
 
 
-def series_retrieve(target: Target, series: list[tuple[StudyEntry, SeriesEntry]]) -> Figure:
+def series_retrieve(
+    target: Target, series: list[tuple[StudyEntry, SeriesEntry]]
+) -> Figure:
     total_bytes = 0
     start = time.perf_counter()
     for st, se in series:
         path = f"/studies/{st.study_instance_uid}/series/{se.series_instance_uid}"
         parts = parse_multipart(get(target, path, MULTIPART_DICOM))
         if len(parts) != len(se.instances):
-            raise NotMeasurable(f"series retrieve returned {len(parts)} of {len(se.instances)} instances")
+            raise NotMeasurable(
+                f"series retrieve returned {len(parts)} of {len(se.instances)} instances"
+            )
         total_bytes += sum(map(len, parts))
     elapsed = time.perf_counter() - start
     return Figure(total_bytes / MB / elapsed, samples=len(series))
 
 
-def frames(target: Target, instances: list[tuple[StudyEntry, SeriesEntry, InstanceEntry]]) -> tuple[Figure, Figure]:
+def frames(
+    target: Target, instances: list[tuple[StudyEntry, SeriesEntry, InstanceEntry]]
+) -> tuple[Figure, Figure]:
     """Raw frame 1 of native images: latency, and frames per second."""
 
     def fetch(st: StudyEntry, se: SeriesEntry, i: InstanceEntry) -> None:
-        parts = parse_multipart(get(target, _instance_path(st, se, i) + "/frames/1", MULTIPART_FRAMES))
+        parts = parse_multipart(
+            get(target, _instance_path(st, se, i) + "/frames/1", MULTIPART_FRAMES)
+        )
         expected = i.rows * i.columns * i.samples_per_pixel * i.bits_allocated // 8
         if len(parts) != 1 or len(parts[0]) != expected:
             sizes = [len(p) for p in parts]
-            raise NotMeasurable(f"frame 1 came as parts of {sizes} bytes, expected one of {expected}")
+            raise NotMeasurable(
+                f"frame 1 came as parts of {sizes} bytes, expected one of {expected}"
+            )
 
     return _latency_and_rate(fetch, instances)
 
 
-def rendered(target: Target, instances: list[tuple[StudyEntry, SeriesEntry, InstanceEntry]]) -> tuple[Figure, Figure]:
+def rendered(
+    target: Target, instances: list[tuple[StudyEntry, SeriesEntry, InstanceEntry]]
+) -> tuple[Figure, Figure]:
     """Frame 1 rendered as JPEG: latency, and frames per second."""
 
     def fetch(st: StudyEntry, se: SeriesEntry, i: InstanceEntry) -> None:
-        body = get(target, _instance_path(st, se, i) + "/frames/1/rendered", "image/jpeg").content
+        body = get(
+            target, _instance_path(st, se, i) + "/frames/1/rendered", "image/jpeg"
+        ).content
         try:
             image = Image.open(io.BytesIO(body))
             image.load()
@@ -129,7 +158,7 @@ def _latency_and_rate(fetch, instances) -> tuple[Figure, Figure]:  # type: ignor
     for item in instances[:2]:
         fetch(*item)
     start = time.perf_counter()
-    samples = [timed_ms(lambda x=item: fetch(*x))[0] for item in instances]
+    samples = [timed_ms(partial(fetch, *item))[0] for item in instances]
     elapsed = time.perf_counter() - start
     return latency(samples), Figure(len(instances) / elapsed, samples=len(instances))
 
@@ -149,4 +178,6 @@ def _check_identity(part: bytes, instance: InstanceEntry) -> None:
     except Exception as exc:  # noqa: BLE001 - any parse failure voids the figure
         raise NotMeasurable(f"retrieved instance is not DICOM: {exc}") from None
     if ds.SOPInstanceUID != instance.sop_instance_uid:
-        raise NotMeasurable(f"asked for {instance.sop_instance_uid}, got {ds.SOPInstanceUID}")
+        raise NotMeasurable(
+            f"asked for {instance.sop_instance_uid}, got {ds.SOPInstanceUID}"
+        )

@@ -13,10 +13,17 @@ from pathlib import Path
 
 import requests
 from pynetdicom import AE
-from pynetdicom.sop_class import Verification
 
 from bench.client import SCU_AE_TITLE, Target
-from bench.procs import LOOPBACK, Child, StartError, environ, free_port, run_checked, wait_until
+from bench.procs import (
+    LOOPBACK,
+    Child,
+    StartError,
+    environ,
+    free_port,
+    run_checked,
+    wait_until,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +31,7 @@ ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 ORTHANC_AE_TITLE = "ORTHANC"
 PACSWEB_AE_TITLE = "PACSWEB"
+VERIFICATION = "1.2.840.10008.1.1"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -39,7 +47,7 @@ class Running:
 
 def echo(host: str, port: int, ae_title: str) -> bool:
     ae = AE(ae_title=SCU_AE_TITLE)
-    ae.add_requested_context(Verification)
+    ae.add_requested_context(VERIFICATION)
     ae.acse_timeout = ae.network_timeout = 5
     assoc = ae.associate(host, port, ae_title=ae_title)
     if not assoc.is_established:
@@ -100,7 +108,9 @@ def orthanc(work: Path) -> Iterator[Running]:
     try:
         base = f"http://{LOOPBACK}:{http_port}"
         wait_until(child, lambda: _http_ok(base + "/system"), "HTTP")
-        wait_until(child, lambda: echo(LOOPBACK, dicom_port, ORTHANC_AE_TITLE), "C-ECHO")
+        wait_until(
+            child, lambda: echo(LOOPBACK, dicom_port, ORTHANC_AE_TITLE), "C-ECHO"
+        )
         system = requests.get(base + "/system", timeout=5).json()
         plugin = requests.get(base + "/plugins/dicom-web", timeout=5).json()
         target = Target(
@@ -119,7 +129,9 @@ def orthanc(work: Path) -> Iterator[Running]:
 
 
 @contextmanager
-def pacsweb(work: Path, workers: int, threads: int, database_url: str = "") -> Iterator[Running]:
+def pacsweb(
+    work: Path, workers: int, threads: int, database_url: str = ""
+) -> Iterator[Running]:
     """Start pacsweb as `make run` does: migrate, then gunicorn on
     pacsweb.wsgi and `manage.py dicom_listener`, sharing one PACSWEB_VAR_DIR."""
     work.mkdir(parents=True, exist_ok=True)
@@ -142,7 +154,9 @@ def pacsweb(work: Path, workers: int, threads: int, database_url: str = "") -> I
         env["DATABASE_URL"] = database_url
 
     python = sys.executable
-    run_checked([python, "manage.py", "migrate", "--noinput"], work / "migrate.log", env, REPO)
+    run_checked(
+        [python, "manage.py", "migrate", "--noinput"], work / "migrate.log", env, REPO
+    )
     web = Child(
         "pacsweb gunicorn",
         [
@@ -168,9 +182,14 @@ def pacsweb(work: Path, workers: int, threads: int, database_url: str = "") -> I
         )
         unavailable = ""
         try:
-            wait_until(listener, lambda: echo(LOOPBACK, dicom_port, PACSWEB_AE_TITLE), "C-ECHO")
+            wait_until(
+                listener, lambda: echo(LOOPBACK, dicom_port, PACSWEB_AE_TITLE), "C-ECHO"
+            )
         except StartError as exc:
-            unavailable = "`manage.py dicom_listener` did not answer C-ECHO: " + _last_line(str(exc))
+            unavailable = (
+                "`manage.py dicom_listener` did not answer C-ECHO: "
+                + _last_line(str(exc))
+            )
         target = Target(
             "pacsweb",
             base + "/dicomweb",
@@ -195,7 +214,9 @@ def _orthanc_rest_fill(base: str, paths: list[Path]) -> None:
     # Orthanc's own REST upload, one file per request.
     with requests.Session() as http:
         for path in paths:
-            response = http.post(base + "/instances", data=path.read_bytes(), timeout=60)
+            response = http.post(
+                base + "/instances", data=path.read_bytes(), timeout=60
+            )
             response.raise_for_status()
 
 
@@ -215,7 +236,9 @@ def _last_line(text: str) -> str:
 
 def _git_describe() -> str:
     result = subprocess.run(
-        ["git", "log", "-1", "--format=%h %cs"], capture_output=True, text=True, cwd=REPO
+        ["git", "log", "-1", "--format=%h %cs"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     return result.stdout.strip() or "unknown"
-

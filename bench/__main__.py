@@ -187,6 +187,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
     )
+    # Refused connections while a listener starts up are expected.
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     args = parse_args(argv)
     started = time.monotonic()
     shape = shape_from(args)

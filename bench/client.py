@@ -45,6 +45,11 @@ class Target:
     dicom_port: int | None  # None: no DICOM listener to measure
     ae_title: str
     dicom_unavailable: str = ""  # why there is no listener
+    authorization: str = ""  # an Authorization header value, if it needs one
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        base = {"Authorization": self.authorization} if self.authorization else {}
+        return {**base, **{k.replace("_", "-"): v for k, v in extra.items()}}
 
 
 _local = threading.local()
@@ -63,7 +68,7 @@ def get(
     response = session().get(
         target.dicomweb + path,
         params=params,
-        headers={"Accept": accept},
+        headers=target.headers(Accept=accept),
         timeout=HTTP_TIMEOUT,
     )
     if response.status_code != 200:
@@ -85,7 +90,7 @@ def query_string(params: dict) -> str:
 def qido(target: Target, path: str, params: dict) -> list[dict]:
     response = session().get(
         f"{target.dicomweb}{path}?{query_string(params)}",
-        headers={"Accept": DICOM_JSON},
+        headers=target.headers(Accept=DICOM_JSON),
         timeout=HTTP_TIMEOUT,
     )
     # PS3.18 10.6.3: an empty result may come as 204 No Content.
@@ -119,7 +124,7 @@ def stow(target: Target, body: bytes, content_type: str, expected: int) -> None:
     response = session().post(
         target.dicomweb + "/studies",
         data=body,
-        headers={"Content-Type": content_type, "Accept": DICOM_JSON},
+        headers=target.headers(Content_Type=content_type, Accept=DICOM_JSON),
         timeout=HTTP_TIMEOUT,
     )
     if response.status_code != 200:

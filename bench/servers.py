@@ -4,6 +4,7 @@ on free loopback ports and stopped by PID.
 
 import json
 import logging
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -157,6 +158,7 @@ def pacsweb(
     run_checked(
         [python, "manage.py", "migrate", "--noinput"], work / "migrate.log", env, REPO
     )
+    authorization = _bearer_token(env, work)
     web = Child(
         "pacsweb gunicorn",
         [
@@ -197,6 +199,7 @@ def pacsweb(
             None if unavailable else dicom_port,
             PACSWEB_AE_TITLE,
             dicom_unavailable=unavailable,
+            authorization=authorization,
         )
         yield Running(
             target,
@@ -208,6 +211,31 @@ def pacsweb(
         if listener is not None:
             listener.stop()
         web.stop()
+
+
+def _bearer_token(env: dict[str, str], work: Path) -> str:
+    """Once pacsweb has access control (apps.accounts' issue_token), the
+    benchmark acts as the administrator through a bearer token, as a
+    script would; before that, DICOMweb is open and no header is sent."""
+    python = sys.executable
+    listing = subprocess.run(
+        [python, "manage.py", "help", "--commands"],
+        capture_output=True, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    if "issue_token" not in listing.stdout.split():
+        return ""
+    admin_env = {**env, "PACSWEB_ADMIN_PASSWORD": secrets.token_urlsafe(18)}
+    run_checked(
+        [python, "manage.py", "ensure_admin"], work / "token.log", admin_env, REPO
+    )
+    issued = subprocess.run(
+        [python, "manage.py", "issue_token", "admin", "--expires-in", "86400"],
+        capture_output=True, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    lines = issued.stdout.strip().splitlines()
+    if issued.returncode != 0 or not lines:
+        raise StartError(f"issue_token failed: {issued.stderr.strip()[-300:]}")
+    return "Bearer " + lines[-1].strip()
 
 
 def _orthanc_rest_fill(base: str, paths: list[Path]) -> None:

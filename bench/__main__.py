@@ -150,7 +150,7 @@ def _ensure_stored(
         return
     except NotMeasurable as exc:
         reason = str(exc)
-    if running.direct_fill is None:
+    if running.direct_fill is None or not ingest.reads_available(target, data):
         figures["inventory"] = Figure.missing(reason)
         return
 

@@ -12,14 +12,17 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 from bench.client import (
+    DICOM_JSON,
     NotMeasurable,
     Target,
     first_value,
     multipart_body,
     qido,
+    session,
     storescu,
     stow,
 )
@@ -153,6 +156,27 @@ def check_inventory(target: Target, data: BenchData) -> None:
             f"inventory: {len(found)} studies listed for {len(expected)} stored, "
             f"{len(missing)} missing, {len(wrong)} with a wrong instance count"
         )
+
+
+def reads_available(target: Target, data: BenchData) -> bool:
+    """Whether any search or retrieve service answers at all: filling a
+    store that nothing can read yet would only cost minutes."""
+    study = data.studies[0]
+    series = study.series[0]
+    probes = [
+        ("/studies", DICOM_JSON),
+        (
+            f"/studies/{study.study_instance_uid}/series/{series.series_instance_uid}/metadata",
+            DICOM_JSON,
+        ),
+    ]
+    for path, accept in probes:
+        response = session().get(
+            target.dicomweb + path, headers=target.headers(Accept=accept), timeout=60
+        )
+        if response.status_code != HTTPStatus.NOT_IMPLEMENTED:
+            return True
+    return False
 
 
 def _int(value: object) -> int | None:

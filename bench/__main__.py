@@ -1,5 +1,6 @@
-"""`python -m bench`: generate the dataset, run both servers in turn,
-measure them the same way, print the table and write docs/performance.md."""
+"""`python -m bench`: generate the dataset, start both servers, measure
+them the same way step by step, print the table and write
+docs/performance.md."""
 
 import argparse
 import json
@@ -7,16 +8,15 @@ import logging
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 
-from bench import ingest, queries, report, retrieve
-from bench.client import NotMeasurable, storescu_config
-from bench.dataset import BenchData, Shape, load_or_generate
+from bench import plan, queries, report
+from bench.dataset import Shape, load_or_generate
 from bench.procs import StartError
 from bench.servers import REPO, Running, orthanc, pacsweb
-from bench.stats import Figure, measure
+from bench.stats import Figure
 
 logger = logging.getLogger("bench")
 
@@ -86,93 +86,10 @@ def shape_from(args: argparse.Namespace) -> Shape:
     )
 
 
-def measure_server(
-    running: Running, data: BenchData, args: argparse.Namespace
-) -> dict[str, Figure]:
-    target = running.target
-    figures: dict[str, Figure] = {}
-
-    contexts = {
-        (i.sop_class_uid, i.transfer_syntax_uid) for _, _, i in data.all_instances()
-    }
-    config = storescu_config(data.folder, contexts)
-    for run, part in zip(
-        ingest.RUNS, ingest.slices(data, len(ingest.RUNS)), strict=True
-    ):
-        figures[run.key] = measure(
-            partial(ingest.run, target, data, run, part, args.batch, config)
-        )
-        _progress(target.name, run.label, figures[run.key])
-    _ensure_stored(running, data, figures)
-
-    kinds = queries.build(data, args.variants)
-    for kind in kinds:
-        figures[kind.key] = measure(
-            partial(queries.measure_kind, target, kind, args.rounds)
-        )
-        _progress(target.name, kind.label, figures[kind.key])
-
-    series = retrieve.pick_series(data, 30)
-    instances = retrieve.pick_instances(data, args.samples)
-    native = retrieve.pick_instances(data, min(args.samples, 100), native_only=True)
-    figures["metadata_series"] = measure(
-        lambda: retrieve.series_metadata(target, series)
-    )
-    figures["wado_instance"] = measure(
-        lambda: retrieve.instance_retrieve(target, data, instances)
-    )
-    figures["wado_series"] = measure(lambda: retrieve.series_retrieve(target, series))
-    figures["frames_latency"], figures["frames_rate"] = _pair(
-        lambda: retrieve.frames(target, native)
-    )
-    figures["rendered_latency"], figures["rendered_rate"] = _pair(
-        lambda: retrieve.rendered(target, native)
-    )
-    for key in (
-        "metadata_series",
-        "wado_instance",
-        "wado_series",
-        "frames_rate",
-        "rendered_rate",
-    ):
-        _progress(target.name, key, figures[key])
-    return figures
-
-
-def _ensure_stored(
-    running: Running, data: BenchData, figures: dict[str, Figure]
-) -> None:
-    """The searches need the whole dataset: check it, and fill the store
-    directly when the ingest services could not."""
-    target = running.target
-    try:
-        ingest.check_inventory(target, data)
-        return
-    except NotMeasurable as exc:
-        reason = str(exc)
-    if running.direct_fill is None or not ingest.reads_available(target, data):
-        figures["inventory"] = Figure.missing(reason)
-        return
-
-    print(f"[{target.name}] {reason}; filling the store directly", flush=True)
-    running.direct_fill([data.path(i) for _, _, i in data.all_instances()])
-    note = f"{reason}; the store was then filled directly (not through DICOMweb/DIMSE)"
-    try:
-        ingest.check_inventory(target, data)
-    except NotMeasurable as exc:
-        note += f"; after that: {exc}"
-    figures["inventory"] = Figure(note=note)
-
-
-def _pair(call) -> tuple[Figure, Figure]:  # type: ignore[no-untyped-def]
-    try:
-        return call()
-    except NotMeasurable as exc:
-        return Figure.missing(str(exc)), Figure.missing(str(exc))
-
-
 def _progress(server: str, label: str, figure: Figure) -> None:
-    if figure.value is None:
+    if figure.value is None and not figure.note:
+        print(f"[{server}] {label}: ok", flush=True)
+    elif figure.value is None:
         print(f"[{server}] {label}: n/a ({figure.note})", flush=True)
     elif figure.p95 is not None:
         print(
@@ -201,34 +118,37 @@ def main(argv: list[str]) -> int:
     data = load_or_generate(args.data_dir, shape)
     results: dict[str, dict[str, Figure]] = {}
     versions: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="pacsweb-bench-run-") as work:
+    with (
+        tempfile.TemporaryDirectory(prefix="pacsweb-bench-run-") as work,
+        ExitStack() as stack,
+    ):
+        running = []
         for name in servers:
-            starter = {
-                "pacsweb": lambda: pacsweb(
-                    Path(work) / "pacsweb",
-                    args.workers,
-                    args.threads,
-                    args.database_url,
-                ),
-                "orthanc": lambda: orthanc(Path(work) / "orthanc"),
-            }[name]
             try:
-                with starter() as running:
-                    versions.update(running.versions)
-                    print(
-                        f"[{running.target.name}] up at {running.target.dicomweb}",
-                        flush=True,
-                    )
-                    results[running.target.name] = measure_server(running, data, args)
-                    for note in running.notes:
-                        results[running.target.name].setdefault(
-                            "server", Figure(note=note)
-                        )
+                server = stack.enter_context(_start(name, Path(work), args))
             except StartError as exc:
                 print(f"[{name}] did not start: {exc}", flush=True)
-                results["Orthanc" if name == "orthanc" else "pacsweb"] = {
+                results[_display_name(name)] = {
                     "server": Figure.missing(f"did not start: {exc}")
                 }
+                continue
+            print(f"[{server.target.name}] up at {server.target.dicomweb}", flush=True)
+            versions.update(server.versions)
+            remarks = "; ".join(server.notes)
+            results[server.target.name] = (
+                {"server": Figure(note=remarks)} if remarks else {}
+            )
+            running.append(server)
+
+        for n, step in enumerate(plan.steps(data, args)):
+            # Alternate who goes first, so neither always meets a warmer or
+            # a busier machine.
+            order = running if n % 2 == 0 else running[::-1]
+            for server in order:
+                figures = step.run(server)
+                for key, figure in zip(step.keys, figures, strict=True):
+                    results[server.target.name][key] = figure
+                _progress(server.target.name, step.label, figures[-1])
 
     duration = time.monotonic() - started
     kinds = queries.build(data, args.variants)
@@ -251,6 +171,20 @@ def main(argv: list[str]) -> int:
         )
         print(f"wrote {args.output}")
     return 0
+
+
+def _start(
+    name: str, work: Path, args: argparse.Namespace
+) -> AbstractContextManager[Running]:
+    if name == "pacsweb":
+        return pacsweb(work / "pacsweb", args.workers, args.threads, args.database_url)
+    if name == "orthanc":
+        return orthanc(work / "orthanc")
+    raise SystemExit(f"unknown server {name!r}: use pacsweb and/or orthanc")
+
+
+def _display_name(name: str) -> str:
+    return "Orthanc" if name == "orthanc" else name
 
 
 def _save_raw(

@@ -128,7 +128,7 @@ def notes(results: dict[str, dict[str, Figure]], rows: list[Metric]) -> list[str
                     labels.get(key, key)
                 )
     return [
-        f"- **{server}** — {', '.join(names)} — {reason}"
+        f"- **{server}** — {'; '.join(names)} — {reason}"
         for (server, reason), names in grouped.items()
     ]
 

@@ -207,9 +207,10 @@ wrongly gets no figure.
 {machine}
 
 The machine is shared: other jobs ran during the benchmark, so absolute
-figures vary by tens of percent between runs. Both servers ran one after the
-other within minutes of each other, under the same conditions; the ratios
-are the more stable figures.
+figures vary by tens of percent between runs. Both servers run at the same
+time and every step is measured on one and then on the other (alternating
+which goes first), so both see the same load; the ratios are the more
+stable figures.
 
 ## Dataset
 
@@ -240,6 +241,23 @@ are the more stable figures.
   `manage.py dicom_listener`, embedded settings (SQLite, files, in-process
   tasks).
 - The client runs on the same machine and competes for the same cores.
+- Search values go in the URL as RFC 3986 allows: `*`, `?`, `^`, `,` and
+  `-` as they are, non-ASCII as percent-encoded UTF-8. (Orthanc matches a
+  percent-encoded `%2A` literally, so a client that encodes `*` finds
+  nothing there.)
+- C-STORE: `storescu` gets one presentation context per SOP class and
+  stored transfer syntax, so every file goes as stored, and runs with
+  `TCP_NODELAY=1`, as does Orthanc (both are dcmtk; without it every
+  C-STORE waits about 40 ms for a delayed ACK).
+
+## Not covered yet
+
+- Time to first image in the viewer for a 200-image CT series (issue 4).
+- The production-like set-up (PostgreSQL, Redis, several web processes)
+  and 100,000 instances (issue 6): `--database-url` and the shape options
+  (`--patients`, `--studies-per-patient`, `--series-per-study`,
+  `--instances-per-series`) are there, the run and Orthanc's PostgreSQL
+  index are not.
 
 ## Reproduce
 

@@ -68,6 +68,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="",
         help="pacsweb DATABASE_URL (default: SQLite in its temp dir)",
     )
+    parser.add_argument(
+        "--pacsweb-dir",
+        type=Path,
+        default=REPO,
+        help="the pacsweb checkout to start (default: this one)",
+    )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "performance.md")
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave docs/ alone"
@@ -177,7 +183,13 @@ def _start(
     name: str, work: Path, args: argparse.Namespace
 ) -> AbstractContextManager[Running]:
     if name == "pacsweb":
-        return pacsweb(work / "pacsweb", args.workers, args.threads, args.database_url)
+        return pacsweb(
+            work / "pacsweb",
+            args.workers,
+            args.threads,
+            args.database_url,
+            args.pacsweb_dir,
+        )
     if name == "orthanc":
         return orthanc(work / "orthanc")
     raise SystemExit(f"unknown server {name!r}: use pacsweb and/or orthanc")

@@ -131,7 +131,11 @@ def orthanc(work: Path) -> Iterator[Running]:
 
 @contextmanager
 def pacsweb(
-    work: Path, workers: int, threads: int, database_url: str = ""
+    work: Path,
+    workers: int,
+    threads: int,
+    database_url: str = "",
+    checkout: Path = REPO,
 ) -> Iterator[Running]:
     """Start pacsweb as `make run` does: migrate, then gunicorn on
     pacsweb.wsgi and `manage.py dicom_listener`, sharing one PACSWEB_VAR_DIR."""
@@ -156,9 +160,12 @@ def pacsweb(
 
     python = sys.executable
     run_checked(
-        [python, "manage.py", "migrate", "--noinput"], work / "migrate.log", env, REPO
+        [python, "manage.py", "migrate", "--noinput"],
+        work / "migrate.log",
+        env,
+        checkout,
     )
-    authorization = _bearer_token(env, work)
+    authorization = _bearer_token(env, work, checkout)
     web = Child(
         "pacsweb gunicorn",
         [
@@ -169,7 +176,7 @@ def pacsweb(
         ],
         work / "gunicorn.log",
         env=env,
-        cwd=REPO,
+        cwd=checkout,
     )  # fmt: skip
     listener: Child | None = None
     try:
@@ -180,7 +187,7 @@ def pacsweb(
             [python, "manage.py", "dicom_listener"],
             work / "listener.log",
             env=env,
-            cwd=REPO,
+            cwd=checkout,
         )
         unavailable = ""
         try:
@@ -203,8 +210,8 @@ def pacsweb(
         )
         yield Running(
             target,
-            versions={"pacsweb": _git_describe()},
-            direct_fill=lambda paths: _pacsweb_direct_fill(env, work, paths),
+            versions={"pacsweb": _git_describe(checkout)},
+            direct_fill=lambda paths: _pacsweb_direct_fill(env, work, checkout, paths),
             notes=[unavailable] if unavailable else [],
         )
     finally:
@@ -213,24 +220,24 @@ def pacsweb(
         web.stop()
 
 
-def _bearer_token(env: dict[str, str], work: Path) -> str:
+def _bearer_token(env: dict[str, str], work: Path, checkout: Path) -> str:
     """Once pacsweb has access control (apps.accounts' issue_token), the
     benchmark acts as the administrator through a bearer token, as a
     script would; before that, DICOMweb is open and no header is sent."""
     python = sys.executable
     listing = subprocess.run(
         [python, "manage.py", "help", "--commands"],
-        capture_output=True, text=True, env=env, cwd=REPO,
+        capture_output=True, text=True, env=env, cwd=checkout,
     )  # fmt: skip
     if "issue_token" not in listing.stdout.split():
         return ""
     admin_env = {**env, "PACSWEB_ADMIN_PASSWORD": secrets.token_urlsafe(18)}
     run_checked(
-        [python, "manage.py", "ensure_admin"], work / "token.log", admin_env, REPO
+        [python, "manage.py", "ensure_admin"], work / "token.log", admin_env, checkout
     )
     issued = subprocess.run(
         [python, "manage.py", "issue_token", "admin", "--expires-in", "86400"],
-        capture_output=True, text=True, env=env, cwd=REPO,
+        capture_output=True, text=True, env=env, cwd=checkout,
     )  # fmt: skip
     lines = issued.stdout.strip().splitlines()
     if issued.returncode != 0 or not lines:
@@ -248,13 +255,16 @@ def _orthanc_rest_fill(base: str, paths: list[Path]) -> None:
             response.raise_for_status()
 
 
-def _pacsweb_direct_fill(env: dict[str, str], work: Path, paths: list[Path]) -> None:
+def _pacsweb_direct_fill(
+    env: dict[str, str], work: Path, checkout: Path, paths: list[Path]
+) -> None:
     # Calls the archive's ingest_file in a child process with the server's
     # settings, as the import command would.
     listing = work / "fill-list.txt"
     listing.write_text("\n".join(map(str, paths)))
     argv = [sys.executable, "-m", "bench.direct_ingest", str(listing)]
-    run_checked(argv, work / "fill.log", env, REPO)
+    # The archive code comes from the checkout under test, bench from here.
+    run_checked(argv, work / "fill.log", {**env, "PYTHONPATH": str(REPO)}, checkout)
 
 
 def _last_line(text: str) -> str:
@@ -262,11 +272,11 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else text
 
 
-def _git_describe() -> str:
+def _git_describe(checkout: Path) -> str:
     result = subprocess.run(
         ["git", "log", "-1", "--format=%h %cs"],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=checkout,
     )
     return result.stdout.strip() or "unknown"

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import uuid
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote
 
@@ -208,6 +209,11 @@ def _http_reason(what: str, response: requests.Response) -> str:
     # UIDs make every reason unique; the report groups equal reasons.
     what = UID_IN_PATH.sub("{uid}", what)
     detail = response.headers.get("Warning", "")
+    html = response.headers.get("Content-Type", "").startswith("text/html")
+    if response.status_code == HTTPStatus.NOT_FOUND and html:
+        # A DICOMweb 404 names the missing UID; an HTML page means the URL
+        # itself is unknown, i.e. the service is not there.
+        return f"{what} answered HTTP 404 from the URL router: the server has no such resource"
     if not detail:
         title = re.search(r"<title>(.*?)</title>", response.text, re.S | re.I)
         detail = title.group(1) if title else response.text[:160]

@@ -193,9 +193,9 @@ Rates: higher is better, the goal is pacsweb/Orthanc ≥ 1. Latencies are
 p50 / p95 in milliseconds, lower is better, the goal is ≤ 1. "n/a" means the
 server could not do it, or answered wrongly; the reason is in the notes
 below. Every answer is checked as it is timed (stored counts from STOW-RS and
-storescu, the exact set of UIDs each search returns, byte-for-byte instance
-retrieves, frame sizes, decoded JPEG dimensions), so a server that answers
-wrongly gets no figure.
+storescu, the exact set of UIDs each search returns, retrieved instances
+compared byte for byte after their file meta, frame sizes, decoded JPEG
+dimensions), so a server that answers wrongly gets no figure.
 
 {table}
 ### Notes and figures that could not be measured

@@ -7,4 +7,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("dicomweb/", include("apps.dicomweb.urls")),
+    # Browser pages (sign-in, study list, study, upload, viewer).
+    path("", include("apps.viewer.urls")),
 ]

@@ -11,6 +11,12 @@ const here = import.meta.dirname;
 
 export default defineConfig({
   base: "/static/viewer/",
+  resolve: {
+    // vtk.js pulls in xmlbuilder2, whose classes extend Node's EventEmitter
+    // at load time; the browser build of `events` stands in for it (the
+    // trailing slash makes this the npm package, not the Node built-in).
+    alias: { events: "events/" },
+  },
   build: {
     outDir: resolve(here, "../static/viewer"),
     emptyOutDir: true,

@@ -53,3 +53,14 @@ def ingest_renamed(tmp_path: Path, name: str, patient_name: str, **attributes: s
     ds.save_as(path)
     result = ingest_file(path)
     return Study.objects.get(study_instance_uid=result.identity.study_uid)
+
+
+def ingest_as_new_series(tmp_path: Path, name: str, series_number: int) -> str:
+    """Ingest a real sample as a new series (new series and SOP UIDs)."""
+    ds = pydicom.dcmread(sample(name))
+    ds.SeriesInstanceUID = f"2.25.{next(_uids)}{series_number}"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{next(_uids)}{series_number}0"
+    ds.SeriesNumber = series_number
+    path = tmp_path / f"series-{next(_uids)}.dcm"
+    ds.save_as(path)
+    return ingest_file(path).identity.series_uid

@@ -58,6 +58,9 @@ export class ViewportGrid {
     }
     this.createToolGroup();
     this.setLayout("1x1");
+    // Canvases follow their element's size (window resizes, the toolbar
+    // wrapping); keepCamera so a zoomed or panned image stays where it is.
+    new ResizeObserver(() => this.engine.resize(true, true)).observe(container);
   }
 
   onChange(listener: () => void): void {

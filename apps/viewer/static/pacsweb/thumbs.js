@@ -4,17 +4,27 @@
 // onerror attribute, so the page runs under a CSP without inline scripts.
 "use strict";
 
-document.addEventListener(
-  "error",
-  (event) => {
-    const img = event.target;
-    if (!(img instanceof HTMLImageElement) || !img.classList.contains("thumb")) {
-      return;
-    }
+(() => {
+  function replace(img) {
     const placeholder = document.createElement("span");
     placeholder.className = "thumb thumb-missing";
     placeholder.textContent = "no preview";
     img.replaceWith(placeholder);
-  },
-  true, // error events do not bubble; catch them on the way down
-);
+  }
+
+  document.addEventListener(
+    "error",
+    (event) => {
+      if (event.target instanceof HTMLImageElement && event.target.classList.contains("thumb")) {
+        replace(event.target);
+      }
+    },
+    true, // error events do not bubble; catch them on the way down
+  );
+  // Those that failed before this script ran.
+  for (const img of document.querySelectorAll("img.thumb")) {
+    if (img.complete && img.naturalWidth === 0) {
+      replace(img);
+    }
+  }
+})();

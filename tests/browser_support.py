@@ -39,14 +39,18 @@ def chromium() -> Iterator[object]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             yield browser
             browser.close()
 
 
 @pytest.fixture
 def page(chromium, live_server):
-    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 800}
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
@@ -94,7 +98,10 @@ def enforce_viewer_csp(page) -> None:
 
     def add_header(route, request) -> None:
         response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": VIEWER_CSP})
+        route.fulfill(
+            response=response,
+            headers={**response.headers, "content-security-policy": VIEWER_CSP},
+        )
 
     page.add_init_script(_RECORD_VIOLATIONS)
     page.route(re.compile(r".*/viewer/[^/]+/(\?.*)?$"), add_header)

@@ -37,13 +37,27 @@ class FakeDicomWeb:
         self.requests.append((path, request.headers.get("accept", "")))
 
         if match := _SERIES.match(path):
-            route.fulfill(status=200, content_type="application/dicom+json", body=self._series(match[1]))
+            route.fulfill(
+                status=200,
+                content_type="application/dicom+json",
+                body=self._series(match[1]),
+            )
         elif match := _METADATA.match(path):
-            route.fulfill(status=200, content_type="application/dicom+json", body=self._metadata(match[2], base + "/dicomweb/"))
+            route.fulfill(
+                status=200,
+                content_type="application/dicom+json",
+                body=self._metadata(match[2], base + "/dicomweb/"),
+            )
         elif match := _FRAME.match(path):
             content_type, data = self._frame(match[1], int(match[2]))
-            body = f"--{BOUNDARY}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
-            headers = {"Content-Type": f'multipart/related; type="application/octet-stream"; boundary={BOUNDARY}'}
+            body = (
+                f"--{BOUNDARY}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+                + data
+                + f"\r\n--{BOUNDARY}--\r\n".encode()
+            )
+            headers = {
+                "Content-Type": f'multipart/related; type="application/octet-stream"; boundary={BOUNDARY}'
+            }
             route.fulfill(status=200, headers=headers, body=body)
         else:
             route.fulfill(status=404, body="not in the double")
@@ -58,7 +72,10 @@ class FakeDicomWeb:
 
     def _metadata(self, series_uid: str, base: str) -> str:
         instances = Instance.objects.filter(series__series_instance_uid=series_uid)
-        texts = [i.metadata_json.replace(dicomjson.BULK_MARKER_JSON, '"' + base) for i in instances]
+        texts = [
+            i.metadata_json.replace(dicomjson.BULK_MARKER_JSON, '"' + base)
+            for i in instances
+        ]
         return "[" + ",".join(texts) + "]"
 
     def _frame(self, sop_uid: str, number: int) -> tuple[str, bytes]:
@@ -67,9 +84,13 @@ class FakeDicomWeb:
         syntax = ds.file_meta.TransferSyntaxUID
         frames = max(1, instance.number_of_frames)
         if syntax.is_encapsulated:
-            fragments = list(generate_fragmented_frames(ds.PixelData, number_of_frames=frames))[number - 1]
+            fragments = list(
+                generate_fragmented_frames(ds.PixelData, number_of_frames=frames)
+            )[number - 1]
             # The tests use JPEG baseline samples; the loader reads the
             # transfer-syntax parameter, not the media type, to pick a codec.
             return f"image/jpeg; transfer-syntax={syntax}", b"".join(fragments)
         size = len(ds.PixelData) // frames
-        return f"application/octet-stream; transfer-syntax={syntax}", ds.PixelData[(number - 1) * size : number * size]
+        return f"application/octet-stream; transfer-syntax={syntax}", ds.PixelData[
+            (number - 1) * size : number * size
+        ]

@@ -14,13 +14,11 @@ from django.contrib.auth.models import User
 
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Instance
-from tests.browser_support import (  # noqa: F401 (chromium and page are fixtures)
+from tests.browser_support import (
     PASSWORD,
-    chromium,
     fitted_square,
     mean,
     open_viewer,
-    page,
     screenshot,
     sign_in,
 )
@@ -37,18 +35,21 @@ def clinician(db):
     return User.objects.create_user("clinician", password=PASSWORD)
 
 
-def _require(page, path: str, service: str) -> None:  # noqa: F811
+def _require(page, path: str, service: str) -> None:
     response = page.request.get(path, headers={"Accept": "application/dicom+json"})
     if response.status == HTTP_NOT_IMPLEMENTED:
         pytest.skip(f"{service} is not on main yet ({path} answers 501)")
 
 
-def _require_viewer_services(page, study_uid: str, series_uid: str) -> None:  # noqa: F811
+def _require_viewer_services(page, study_uid: str, series_uid: str) -> None:
     _require(page, f"/dicomweb/studies/{study_uid}/series", "QIDO-RS series search")
-    _require(page, f"/dicomweb/studies/{study_uid}/series/{series_uid}/metadata", "WADO-RS series metadata")
+    _require(
+        f"/dicomweb/studies/{study_uid}/series/{series_uid}/metadata",
+        "WADO-RS series metadata",
+    )
 
 
-def test_it_signs_in_searches_and_opens_a_study(page, clinician):  # noqa: F811
+def test_it_signs_in_searches_and_opens_a_study(page, clinician):
     ingest_file(sample("CT_small.dcm"))
     ingest_file(sample("MR_small.dcm"))
 
@@ -74,7 +75,7 @@ def test_it_signs_in_searches_and_opens_a_study(page, clinician):  # noqa: F811
     assert page.get_attribute("a.button", "href") == f"/viewer/{CT_STUDY}/"
 
 
-def test_the_viewer_shows_the_ct_image_with_the_body_brighter_than_air(page, clinician):  # noqa: F811
+def test_the_viewer_shows_the_ct_image_with_the_body_brighter_than_air(page, clinician):
     result = ingest_file(sample("CT_small.dcm"))
     sign_in(page, "clinician")
     _require_viewer_services(page, CT_STUDY, result.identity.series_uid)
@@ -82,13 +83,21 @@ def test_the_viewer_shows_the_ct_image_with_the_body_brighter_than_air(page, cli
     image = screenshot(open_viewer(page, CT_STUDY), "viewer-ct")
 
     left, top, side = fitted_square(image)
-    body = mean(image, (left + side * 3 // 8, top + side * 3 // 8, left + side * 5 // 8, top + side * 5 // 8))
+    body = mean(
+        image,
+        (
+            left + side * 3 // 8,
+            top + side * 3 // 8,
+            left + side * 5 // 8,
+            top + side * 5 // 8,
+        ),
+    )
     air = mean(image, (left + 4, top + side // 8, left + side // 10, top + side // 5))
     assert body > 60, f"viewport looks blank (centre mean {body:.0f})"
     assert body > air + 40, f"body {body:.0f} is not brighter than air {air:.0f}"
 
 
-def test_the_viewer_changes_the_window_by_drag_and_by_preset(page, clinician):  # noqa: F811
+def test_the_viewer_changes_the_window_by_drag_and_by_preset(page, clinician):
     result = ingest_file(sample("CT_small.dcm"))
     sign_in(page, "clinician")
     _require_viewer_services(page, CT_STUDY, result.identity.series_uid)
@@ -101,17 +110,22 @@ def test_the_viewer_changes_the_window_by_drag_and_by_preset(page, clinician):  
     page.mouse.down()
     page.mouse.move(x + 120, y + 60, steps=8)
     page.mouse.up()
-    page.wait_for_function("(b) => document.querySelector('.viewport-element').dataset.window !== b", arg=before)
+    page.wait_for_function(
+        "(b) => document.querySelector('.viewport-element').dataset.window !== b",
+        arg=before,
+    )
     dragged = viewport.get_attribute("data-window")
     page.select_option("select[aria-label='Window preset']", "1500,-600")
-    page.wait_for_function("() => document.querySelector('.viewport-element').dataset.window === '1500,-600'")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-element').dataset.window === '1500,-600'"
+    )
     screenshot(viewport, "viewer-ct-lung-window")
 
     assert dragged != before
     assert "W 1500 L -600" in page.inner_text(".viewport-overlay")
 
 
-def test_the_viewer_scrolls_a_multi_frame_series_by_wheel_and_keys(page, clinician):  # noqa: F811
+def test_the_viewer_scrolls_a_multi_frame_series_by_wheel_and_keys(page, clinician):
     # 30 frames of JPEG baseline YBR ultrasound: also proves the bundled codec.
     result = ingest_file(sample("examples_ybr_color.dcm"))
     study = result.identity.study_uid
@@ -122,10 +136,14 @@ def test_the_viewer_scrolls_a_multi_frame_series_by_wheel_and_keys(page, clinici
 
     viewport.hover()
     page.mouse.wheel(0, 300)
-    page.wait_for_function("() => document.querySelector('.viewport-element').dataset.imageIndex !== '0'")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-element').dataset.imageIndex !== '0'"
+    )
     after_wheel = int(viewport.get_attribute("data-image-index"))
     page.keyboard.press("ArrowDown")
-    page.wait_for_function(f"() => document.querySelector('.viewport-element').dataset.imageIndex === '{after_wheel + 1}'")
+    page.wait_for_function(
+        f"() => document.querySelector('.viewport-element').dataset.imageIndex === '{after_wheel + 1}'"
+    )
     later = screenshot(viewport, f"viewer-us-frame-{after_wheel + 2}")
 
     assert after_wheel >= 1
@@ -133,7 +151,9 @@ def test_the_viewer_scrolls_a_multi_frame_series_by_wheel_and_keys(page, clinici
     assert first.tobytes() != later.tobytes()
 
 
-def test_it_uploads_a_folder_and_shows_progress_reaching_100_percent(page, clinician, tmp_path):  # noqa: F811
+def test_it_uploads_a_folder_and_shows_progress_reaching_100_percent(
+    page, clinician, tmp_path
+):
     folder = tmp_path / "exam"
     (folder / "nested").mkdir(parents=True)
     shutil.copyfile(sample("CT_small.dcm"), folder / "CT_small.dcm")
@@ -154,14 +174,20 @@ def test_it_uploads_a_folder_and_shows_progress_reaching_100_percent(page, clini
     assert results["exam/CT_small.dcm"] == "stored"
     assert results["exam/nested/MR_small.dcm"] == "stored"
     assert results["exam/notes.txt"] not in ("stored", "waiting", "sending")
-    assert sorted(Instance.objects.values_list("series__modality", flat=True)) == ["CT", "MR"]
+    assert sorted(Instance.objects.values_list("series__modality", flat=True)) == [
+        "CT",
+        "MR",
+    ]
 
 
-def _require_stow(page) -> None:  # noqa: F811
+def _require_stow(page) -> None:
     token = page.get_attribute("#upload", "data-csrf-token")
     response = page.request.post(
         "/dicomweb/studies",
-        headers={"Content-Type": "multipart/related; type=application/dicom; boundary=x", "X-CSRFToken": token},
+        headers={
+            "Content-Type": "multipart/related; type=application/dicom; boundary=x",
+            "X-CSRFToken": token,
+        },
         data=b"--x--\r\n",
     )
     if response.status == HTTP_NOT_IMPLEMENTED:

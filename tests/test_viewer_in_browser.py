@@ -11,20 +11,18 @@ import pytest
 from django.contrib.auth.models import User
 
 from apps.archive.ingest import ingest_file
-from tests.browser_support import (  # noqa: F401 (chromium and page are fixtures)
+from tests.browser_support import (
     PASSWORD,
-    chromium,
     csp_violations,
     enforce_viewer_csp,
     fitted_square,
     mean,
     open_viewer,
-    page,
     screenshot,
     sign_in,
 )
-from tests.fake_dicomweb import FakeDicomWeb
 from tests.conftest import sample
+from tests.fake_dicomweb import FakeDicomWeb
 from tests.viewer_fixtures import ingest_as_new_series, ingest_renamed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,7 +32,7 @@ CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 
 
 @pytest.fixture
-def dicomweb(page):  # noqa: F811
+def dicomweb(page):
     User.objects.create_user("clinician", password=PASSWORD)
     fake = FakeDicomWeb()
     fake.install(page)
@@ -43,31 +41,47 @@ def dicomweb(page):  # noqa: F811
     return fake
 
 
-def _index(page) -> int:  # noqa: F811
+def _index(page) -> int:
     return int(page.get_attribute(".viewport-element", "data-image-index"))
 
 
-def test_it_shows_the_ct_asking_only_dicomweb_with_any_transfer_syntax(page, dicomweb):  # noqa: F811
+def test_it_shows_the_ct_asking_only_dicomweb_with_any_transfer_syntax(page, dicomweb):
     result = ingest_file(sample("CT_small.dcm"))
     series = result.identity.series_uid
 
     image = screenshot(open_viewer(page, CT_STUDY), "in-browser-ct")
 
     left, top, side = fitted_square(image)
-    body = mean(image, (left + side * 3 // 8, top + side * 3 // 8, left + side * 5 // 8, top + side * 5 // 8))
+    body = mean(
+        image,
+        (
+            left + side * 3 // 8,
+            top + side * 3 // 8,
+            left + side * 5 // 8,
+            top + side * 5 // 8,
+        ),
+    )
     air = mean(image, (left + 4, top + side // 8, left + side // 10, top + side // 5))
     assert body > 60, f"viewport looks blank (centre mean {body:.0f})"
     assert body > air + 40, f"body {body:.0f} is not brighter than air {air:.0f}"
     asked = dict(dicomweb.requests)
     assert asked[f"studies/{CT_STUDY}/series"] == "application/dicom+json"
-    assert asked[f"studies/{CT_STUDY}/series/{series}/metadata"] == "application/dicom+json"
-    frame_accept = asked[f"studies/{CT_STUDY}/series/{series}/instances/{CT_SOP}/frames/1"]
-    assert frame_accept == "multipart/related; type=application/octet-stream; transfer-syntax=*"
+    assert (
+        asked[f"studies/{CT_STUDY}/series/{series}/metadata"]
+        == "application/dicom+json"
+    )
+    frame_accept = asked[
+        f"studies/{CT_STUDY}/series/{series}/instances/{CT_SOP}/frames/1"
+    ]
+    assert (
+        frame_accept
+        == "multipart/related; type=application/octet-stream; transfer-syntax=*"
+    )
     assert "Patient ID1CT1" in page.inner_text(".meta-panel").replace("\t", "")
     assert csp_violations(page) == []
 
 
-def test_it_scrolls_frames_by_wheel_and_keys_and_plays_cine(page, dicomweb):  # noqa: F811
+def test_it_scrolls_frames_by_wheel_and_keys_and_plays_cine(page, dicomweb):
     # 30 JPEG baseline frames: decoded by the bundled wasm codec in a worker.
     study = ingest_file(sample("examples_ybr_color.dcm")).identity.study_uid
     viewport = open_viewer(page, study)
@@ -75,15 +89,23 @@ def test_it_scrolls_frames_by_wheel_and_keys_and_plays_cine(page, dicomweb):  # 
 
     viewport.hover()
     page.mouse.wheel(0, 300)
-    page.wait_for_function("() => document.querySelector('.viewport-element').dataset.imageIndex !== '0'")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-element').dataset.imageIndex !== '0'"
+    )
     after_wheel = _index(page)
     page.keyboard.press("ArrowDown")
-    page.wait_for_function(f"() => document.querySelector('.viewport-element').dataset.imageIndex === '{after_wheel + 1}'")
+    page.wait_for_function(
+        f"() => document.querySelector('.viewport-element').dataset.imageIndex === '{after_wheel + 1}'"
+    )
     later = screenshot(viewport, f"in-browser-us-frame-{after_wheel + 2}")
     page.keyboard.press("End")
-    page.wait_for_function("() => document.querySelector('.viewport-element').dataset.imageIndex === '29'")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-element').dataset.imageIndex === '29'"
+    )
     page.click("[data-action=cine]")
-    page.wait_for_function("() => document.querySelector('.viewport-element').dataset.imageIndex !== '29'")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-element').dataset.imageIndex !== '29'"
+    )
     page.click("[data-action=cine]")
 
     assert after_wheel >= 1
@@ -92,7 +114,7 @@ def test_it_scrolls_frames_by_wheel_and_keys_and_plays_cine(page, dicomweb):  # 
     assert csp_violations(page) == []
 
 
-def test_it_windows_by_drag_preset_and_inverts_and_resets(page, dicomweb):  # noqa: F811
+def test_it_windows_by_drag_preset_and_inverts_and_resets(page, dicomweb):
     ingest_file(sample("CT_small.dcm"))
     viewport = open_viewer(page, CT_STUDY)
     initial = viewport.get_attribute("data-window")
@@ -104,26 +126,41 @@ def test_it_windows_by_drag_preset_and_inverts_and_resets(page, dicomweb):  # no
     page.mouse.down()
     page.mouse.move(x + 120, y + 60, steps=8)
     page.mouse.up()
-    page.wait_for_function("(w) => document.querySelector('.viewport-element').dataset.window !== w", arg=initial)
+    page.wait_for_function(
+        "(w) => document.querySelector('.viewport-element').dataset.window !== w",
+        arg=initial,
+    )
     dragged = viewport.get_attribute("data-window")
     page.select_option("select[aria-label='Window preset']", "1500,-600")
-    page.wait_for_function("() => document.querySelector('.viewport-element').dataset.window === '1500,-600'")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-element').dataset.window === '1500,-600'"
+    )
     lung = screenshot(viewport, "in-browser-ct-lung-window")
     page.click("[data-action=invert]")
-    page.wait_for_function("() => document.querySelector('.viewport-overlay').textContent.includes('Inverted')")
+    page.wait_for_function(
+        "() => document.querySelector('.viewport-overlay').textContent.includes('Inverted')"
+    )
     inverted = screenshot(viewport, "in-browser-ct-inverted")
     page.click("[data-action=reset]")
-    page.wait_for_function("(w) => document.querySelector('.viewport-element').dataset.window === w", arg=initial)
+    page.wait_for_function(
+        "(w) => document.querySelector('.viewport-element').dataset.window === w",
+        arg=initial,
+    )
 
     assert dragged != initial
     assert lung.tobytes() != normal.tobytes()
     left, top, side = fitted_square(lung)
-    centre = (left + side * 3 // 8, top + side * 3 // 8, left + side * 5 // 8, top + side * 5 // 8)
+    centre = (
+        left + side * 3 // 8,
+        top + side * 3 // 8,
+        left + side * 5 // 8,
+        top + side * 5 // 8,
+    )
     assert mean(inverted, centre) < mean(lung, centre) - 40
     assert "Inverted" not in page.inner_text(".viewport-overlay")
 
 
-def test_it_measures_a_length_in_millimetres(page, dicomweb):  # noqa: F811
+def test_it_measures_a_length_in_millimetres(page, dicomweb):
     ingest_file(sample("CT_small.dcm"))
     viewport = open_viewer(page, CT_STUDY)
     box = viewport.bounding_box()
@@ -148,16 +185,25 @@ def test_it_measures_a_length_in_millimetres(page, dicomweb):  # noqa: F811
     assert measured == pytest.approx(expected, rel=0.05)
 
 
-def test_it_shows_four_series_side_by_side_in_the_2x2_layout(page, dicomweb, tmp_path):  # noqa: F811
+def test_it_shows_four_series_side_by_side_in_the_2x2_layout(page, dicomweb, tmp_path):
     # One study, four encodings of the same MR image: native, RLE, JPEG 2000
     # and JPEG-LS, so the 2x2 also shows every bundled lossless codec at work.
     study = ingest_file(sample("MR_small.dcm")).identity.study_uid
-    for number, name in enumerate(("MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"), start=2):
+    for number, name in enumerate(
+        (
+            "MR_small_RLE.dcm",
+            "MR_small_jp2klossless.dcm",
+            "MR_small_jpeg_ls_lossless.dcm",
+        ),
+        start=2,
+    ):
         ingest_as_new_series(tmp_path, name, number)
     open_viewer(page, study)
 
     page.click("[data-action=layout-2x2]")
-    page.wait_for_function("() => document.querySelectorAll('.viewport-element[data-rendered=true]').length === 4")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.viewport-element[data-rendered=true]').length === 4"
+    )
     screenshot(page, "in-browser-2x2")
     page.locator(".viewport").nth(3).click()
     page.click("[data-action=layout-1x1]")
@@ -167,7 +213,9 @@ def test_it_shows_four_series_side_by_side_in_the_2x2_layout(page, dicomweb, tmp
     assert csp_violations(page) == []
 
 
-def test_it_shows_a_hostile_patient_name_as_text_in_the_metadata_panel(page, dicomweb, tmp_path):  # noqa: F811
+def test_it_shows_a_hostile_patient_name_as_text_in_the_metadata_panel(
+    page, dicomweb, tmp_path
+):
     ingest_renamed(tmp_path, "CT_small.dcm", "<b>Bold</b>^<script>alert(1)</script>")
 
     open_viewer(page, CT_STUDY)

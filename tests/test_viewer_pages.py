@@ -43,12 +43,21 @@ def test_it_signs_in_with_a_csrf_protected_form_and_returns_to_next(user):
 
     browser = Client(enforce_csrf_checks=True)
     form = browser.get("/accounts/login/?next=/upload/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.content.decode())[1]
+    token = re.search(
+        r'name="csrfmiddlewaretoken" value="([^"]+)"', form.content.decode()
+    )[1]
 
-    without_token = browser.post("/accounts/login/", {"username": "clinician", "password": PASSWORD})
+    without_token = browser.post(
+        "/accounts/login/", {"username": "clinician", "password": PASSWORD}
+    )
     signed = browser.post(
         "/accounts/login/",
-        {"username": "clinician", "password": PASSWORD, "next": "/upload/", "csrfmiddlewaretoken": token},
+        {
+            "username": "clinician",
+            "password": PASSWORD,
+            "next": "/upload/",
+            "csrfmiddlewaretoken": token,
+        },
     )
 
     assert without_token.status_code == 403
@@ -58,7 +67,9 @@ def test_it_signs_in_with_a_csrf_protected_form_and_returns_to_next(user):
 
 
 def test_it_refuses_a_wrong_password_with_a_message(client, user):
-    response = client.post("/accounts/login/", {"username": "clinician", "password": "wrong"})
+    response = client.post(
+        "/accounts/login/", {"username": "clinician", "password": "wrong"}
+    )
 
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
@@ -90,7 +101,9 @@ def test_the_study_page_shows_key_attributes_and_series_thumbnails(signed_in, tm
 
 
 def test_the_study_page_escapes_patient_data(signed_in, tmp_path):
-    ingest_renamed(tmp_path, "CT_small.dcm", "<script>x()</script>", StudyDescription="<i>desc</i>")
+    ingest_renamed(
+        tmp_path, "CT_small.dcm", "<script>x()</script>", StudyDescription="<i>desc</i>"
+    )
 
     html = signed_in.get(f"/studies/{CT_STUDY}/").content.decode()
 
@@ -118,7 +131,9 @@ def test_a_study_outside_the_callers_collections_is_a_404_everywhere(user):
             view(request, study_uid=CT_STUDY)
 
 
-def test_the_viewer_page_loads_the_bundle_with_the_study_for_it(signed_in, settings, tmp_path):
+def test_the_viewer_page_loads_the_bundle_with_the_study_for_it(
+    signed_in, settings, tmp_path
+):
     ingest_file(sample("CT_small.dcm"))
     bundle = tmp_path / "static"
     (bundle / "viewer").mkdir(parents=True)
@@ -134,7 +149,9 @@ def test_the_viewer_page_loads_the_bundle_with_the_study_for_it(signed_in, setti
     assert f'href="/studies/{CT_STUDY}/"' in html and 'href="/"' in html
 
 
-def test_the_viewer_page_says_how_to_build_a_missing_bundle(signed_in, settings, tmp_path):
+def test_the_viewer_page_says_how_to_build_a_missing_bundle(
+    signed_in, settings, tmp_path
+):
     ingest_file(sample("CT_small.dcm"))
     settings.STATICFILES_DIRS = [tmp_path]
 
@@ -147,7 +164,9 @@ def test_the_viewer_page_says_how_to_build_a_missing_bundle(signed_in, settings,
 def test_the_viewer_page_escapes_a_hostile_series_parameter(signed_in):
     ingest_file(sample("CT_small.dcm"))
 
-    html = signed_in.get(f"/viewer/{CT_STUDY}/", {"series": '"><script>x()</script>'}).content.decode()
+    html = signed_in.get(
+        f"/viewer/{CT_STUDY}/", {"series": '"><script>x()</script>'}
+    ).content.decode()
 
     assert "<script>x()" not in html
 

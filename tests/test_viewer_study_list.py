@@ -93,7 +93,9 @@ def test_it_filters_by_accession_date_range_and_modality(signed_in):
     make_study(date="20231231", accession="A3", modalities=("CT",))
 
     by_accession = signed_in.get("/", {"accession": "A2"}).content.decode()
-    by_dates = signed_in.get("/", {"date_from": "2023-06-01", "date_to": "2023-12-31"}).content.decode()
+    by_dates = signed_in.get(
+        "/", {"date_from": "2023-06-01", "date_to": "2023-12-31"}
+    ).content.decode()
     by_modality = signed_in.get("/", {"modality": "mr"}).content.decode()
 
     assert _study_uids(by_accession) == [in_range_mr.study_instance_uid]
@@ -132,12 +134,19 @@ def test_it_sorts_by_patient_name_both_ways(signed_in):
 
     names = re.findall(r'class="study-link" href="[^"]+">([^<]+)<', ascending)
     assert names == ["alice", "Bob", "Carol"]
-    assert re.findall(r'class="study-link" href="[^"]+">([^<]+)<', descending) == ["Carol", "Bob", "alice"]
+    assert re.findall(r'class="study-link" href="[^"]+">([^<]+)<', descending) == [
+        "Carol",
+        "Bob",
+        "alice",
+    ]
 
 
 def test_it_pages_through_every_study_once_forward_and_back(signed_in):
     # Equal dates force the primary key to break ties across page edges.
-    made = [make_study(date="20240101" if i % 2 else "20240202", patient_id=f"P{i}") for i in range(PAGE_SIZE * 2 + 7)]
+    made = [
+        make_study(date="20240101" if i % 2 else "20240202", patient_id=f"P{i}")
+        for i in range(PAGE_SIZE * 2 + 7)
+    ]
 
     first = signed_in.get("/").content.decode()
     second = signed_in.get("/" + _link(first, "next")).content.decode()
@@ -158,7 +167,9 @@ def test_it_keeps_the_search_in_page_links(signed_in):
     for i in range(PAGE_SIZE + 1):
         make_study(patient_id=f"P{i}", modalities=("MR",))
 
-    html = signed_in.get("/", {"modality": "MR", "sort": "patient_id", "dir": "asc"}).content.decode()
+    html = signed_in.get(
+        "/", {"modality": "MR", "sort": "patient_id", "dir": "asc"}
+    ).content.decode()
 
     query = parse_qs(urlparse(_link(html, "next")).query)
     assert query["modality"] == ["MR"]
@@ -167,7 +178,9 @@ def test_it_keeps_the_search_in_page_links(signed_in):
     assert "after" in query
 
 
-def test_it_caps_the_count_instead_of_counting_everything(signed_in, settings, monkeypatch):
+def test_it_caps_the_count_instead_of_counting_everything(
+    signed_in, settings, monkeypatch
+):
     monkeypatch.setattr("apps.viewer.search.COUNT_CAP", 5)
     for i in range(8):
         make_study(patient_id=f"P{i}")
@@ -177,7 +190,9 @@ def test_it_caps_the_count_instead_of_counting_everything(signed_in, settings, m
     assert "More than 5 studies" in html
 
 
-def test_it_runs_a_fixed_number_of_queries_per_page(signed_in, django_assert_num_queries):
+def test_it_runs_a_fixed_number_of_queries_per_page(
+    signed_in, django_assert_num_queries
+):
     for i in range(30):
         make_study(patient_id=f"P{i}")
 
@@ -190,7 +205,9 @@ def test_it_shows_only_studies_in_the_callers_collections(user):
     granted = Collection.objects.create(name="cardiology")
     visible = make_study(patient_id="V")
     visible.collections.add(granted)
-    make_study(patient_id="H").collections.add(Collection.objects.create(name="oncology"))
+    make_study(patient_id="H").collections.add(
+        Collection.objects.create(name="oncology")
+    )
     make_study(patient_id="N")
     request = RequestFactory().get("/")
     request.user = user

@@ -43,7 +43,9 @@ def make_study(
     return study
 
 
-def ingest_renamed(tmp_path: Path, name: str, patient_name: str, **attributes: str) -> Study:
+def ingest_renamed(
+    tmp_path: Path, name: str, patient_name: str, **attributes: str
+) -> Study:
     """Ingest a real sample with its patient name (and others) replaced."""
     ds = pydicom.dcmread(sample(name))
     ds.PatientName = patient_name
@@ -59,7 +61,9 @@ def ingest_as_new_series(tmp_path: Path, name: str, series_number: int) -> str:
     """Ingest a real sample as a new series (new series and SOP UIDs)."""
     ds = pydicom.dcmread(sample(name))
     ds.SeriesInstanceUID = f"2.25.{next(_uids)}{series_number}"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{next(_uids)}{series_number}0"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = (
+        f"2.25.{next(_uids)}{series_number}0"
+    )
     ds.SeriesNumber = series_number
     path = tmp_path / f"series-{next(_uids)}.dcm"
     ds.save_as(path)

@@ -12,20 +12,30 @@ _MODALITY_RE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
 
 class StudySearchForm(forms.Form):
-    patient = forms.CharField(required=False, max_length=64, strip=True, label="Patient name or ID")
-    accession = forms.CharField(required=False, max_length=64, strip=True, label="Accession number")
+    patient = forms.CharField(
+        required=False, max_length=64, strip=True, label="Patient name or ID"
+    )
+    accession = forms.CharField(
+        required=False, max_length=64, strip=True, label="Accession number"
+    )
     date_from = forms.DateField(required=False, label="From")
     date_to = forms.DateField(required=False, label="To")
     modality = forms.CharField(required=False, max_length=16, strip=True)
-    sort = forms.ChoiceField(required=False, choices=[(k, s.label) for k, s in SORTS.items()])
-    dir = forms.ChoiceField(required=False, choices=[("desc", "descending"), ("asc", "ascending")])
+    sort = forms.ChoiceField(
+        required=False, choices=[(k, s.label) for k, s in SORTS.items()]
+    )
+    dir = forms.ChoiceField(
+        required=False, choices=[("desc", "descending"), ("asc", "ascending")]
+    )
     after = forms.CharField(required=False, max_length=1024)
     before = forms.CharField(required=False, max_length=1024)
 
     def clean_modality(self) -> str:
         value = self.cleaned_data["modality"].upper()
         if value and not _MODALITY_RE.match(value):
-            raise forms.ValidationError("modality must be a DICOM modality code such as CT or MR")
+            raise forms.ValidationError(
+                "modality must be a DICOM modality code such as CT or MR"
+            )
         return value
 
     def clean(self) -> dict[str, Any]:

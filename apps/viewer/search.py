@@ -80,7 +80,11 @@ def matching_studies(flt: StudyFilter) -> QuerySet[Study]:
         studies = studies.filter(study_date__lte=flt.date_to)
     if flt.modality:
         studies = studies.filter(
-            Exists(StudyModality.objects.filter(study=OuterRef("pk"), modality=flt.modality))
+            Exists(
+                StudyModality.objects.filter(
+                    study=OuterRef("pk"), modality=flt.modality
+                )
+            )
         )
     if flt.collections is not None:
         # Exists, not a join: a study in two allowed collections is one row.
@@ -99,7 +103,9 @@ def _patients_matching(text: str) -> QuerySet[Patient]:
         # SQLite does not use an index for LIKE with an ESCAPE clause (which
         # Django always adds); the equivalent range on the same column does.
         # PostgreSQL already has a pattern-ops index for startswith.
-        by_name &= Q(patient_name_norm__gte=folded, patient_name_norm__lt=folded + "\U0010ffff")
+        by_name &= Q(
+            patient_name_norm__gte=folded, patient_name_norm__lt=folded + "\U0010ffff"
+        )
     return Patient.objects.filter(by_name | Q(patient_id=text.strip()))
 
 
@@ -114,7 +120,9 @@ def study_page(flt: StudyFilter, *, after: str = "", before: str = "") -> StudyP
     if cursor:
         key = decode_cursor(cursor, len(order.fields))
         # Going back means walking the reversed order from the cursor.
-        page_query = page_query.filter(_beyond(order.fields, key, descending=flt.descending == forward))
+        page_query = page_query.filter(
+            _beyond(order.fields, key, descending=flt.descending == forward)
+        )
     ordering = _ordering(order.fields, descending=flt.descending == forward)
     rows = list(page_query.order_by(*ordering)[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
@@ -127,8 +135,12 @@ def study_page(flt: StudyFilter, *, after: str = "", before: str = "") -> StudyP
     count = matches.values("pk")[: COUNT_CAP + 1].count()
     return StudyPage(
         studies=rows,
-        next_cursor=encode_cursor(_key(rows[-1], order.fields)) if rows and has_next else None,
-        previous_cursor=encode_cursor(_key(rows[0], order.fields)) if rows and has_previous else None,
+        next_cursor=encode_cursor(_key(rows[-1], order.fields))
+        if rows and has_next
+        else None,
+        previous_cursor=encode_cursor(_key(rows[0], order.fields))
+        if rows and has_previous
+        else None,
         count=min(count, COUNT_CAP),
         count_capped=count > COUNT_CAP,
         sort_fields=order.fields,

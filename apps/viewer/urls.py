@@ -12,10 +12,16 @@ urlpatterns = [
     # Plain Django sign-in; the security layer hardens it through auth signals.
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(template_name="viewer/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="viewer/login.html", redirect_authenticated_user=True
+        ),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="viewer:login"), name="logout"),
+    path(
+        "accounts/logout/",
+        auth_views.LogoutView.as_view(next_page="viewer:login"),
+        name="logout",
+    ),
     path("studies/<str:study_uid>/", views.study_detail, name="study"),
     path("upload/", views.upload, name="upload"),
     path("viewer/<str:study_uid>/", views.viewer, name="viewer"),

@@ -30,31 +30,51 @@ def allowed_collections(request: HttpRequest) -> list[int] | None:
 def study_list(request: HttpRequest) -> HttpResponse:
     form = StudySearchForm(request.GET)
     if not form.is_valid():
-        return render(request, "viewer/study_list.html", {"form": form}, status=HTTPStatus.BAD_REQUEST)
+        return render(
+            request,
+            "viewer/study_list.html",
+            {"form": form},
+            status=HTTPStatus.BAD_REQUEST,
+        )
 
     flt = form.to_filter(allowed_collections(request))
     try:
-        page = study_page(flt, after=form.cleaned_data["after"], before=form.cleaned_data["before"])
+        page = study_page(
+            flt, after=form.cleaned_data["after"], before=form.cleaned_data["before"]
+        )
     except BadCursor as exc:
         form.add_error(None, str(exc))
-        return render(request, "viewer/study_list.html", {"form": form}, status=HTTPStatus.BAD_REQUEST)
+        return render(
+            request,
+            "viewer/study_list.html",
+            {"form": form},
+            status=HTTPStatus.BAD_REQUEST,
+        )
 
     # Links keep the search and sort; only the cursor changes between pages.
-    kept = {k: v for k, v in request.GET.items() if k not in ("after", "before") and v}
+    kept = {
+        k: str(v) for k, v in request.GET.items() if k not in ("after", "before") and v
+    }
     context = {
         "form": form,
         "page": page,
         "sort": flt.sort,
         "descending": flt.descending,
         "columns": _sort_links(kept, flt.sort, flt.descending),
-        "next_url": "?" + urlencode({**kept, "after": page.next_cursor}) if page.next_cursor else "",
-        "previous_url": "?" + urlencode({**kept, "before": page.previous_cursor}) if page.previous_cursor else "",
+        "next_url": "?" + urlencode({**kept, "after": page.next_cursor})
+        if page.next_cursor
+        else "",
+        "previous_url": "?" + urlencode({**kept, "before": page.previous_cursor})
+        if page.previous_cursor
+        else "",
         "first_url": "?" + urlencode(kept) if page.previous_cursor else "",
     }
     return render(request, "viewer/study_list.html", context)
 
 
-def _sort_links(kept: dict[str, str], sort: str, descending: bool) -> dict[str, dict[str, str]]:
+def _sort_links(
+    kept: dict[str, str], sort: str, descending: bool
+) -> dict[str, dict[str, str]]:
     """Per sortable column: the URL that sorts by it and its arrow."""
     links = {}
     for key in SORTS:
@@ -85,7 +105,9 @@ def _visible_study(request: HttpRequest, study_uid: str) -> Study:
 def study_detail(request: HttpRequest, study_uid: str) -> HttpResponse:
     study = _visible_study(request, study_uid)
     series = Series.objects.filter(study=study).order_by("series_number", "id")
-    return render(request, "viewer/study_detail.html", {"study": study, "series_list": series})
+    return render(
+        request, "viewer/study_detail.html", {"study": study, "series_list": series}
+    )
 
 
 @login_required

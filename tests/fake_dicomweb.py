@@ -1,7 +1,8 @@
 """A DICOMweb double at the browser's network edge, for the viewer alone.
 
 The viewer bundle's contract with the server is HTTP: QIDO-RS series,
-WADO-RS series metadata and frames. This answers those few requests inside
+WADO-RS series metadata and frames, and the upload page's is STOW-RS with
+one file per request. This answers those few requests inside
 Playwright (page.route) from the archive rows and stored files, so the
 viewer's own behaviour is tested whatever state the server side is in, and
 records what the viewer asked for so tests can assert on the requests.
@@ -11,11 +12,13 @@ The real endpoints are exercised by tests/test_viewer_browser.py.
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pydicom
 from pydicom.encaps import generate_fragmented_frames
 
 from apps.archive import dicomjson, storage
+from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.models import Instance, Series
 
 _SERIES = re.compile(r"studies/([^/]+)/series$")
@@ -28,6 +31,9 @@ BOUNDARY = "frame-boundary"
 class FakeDicomWeb:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Accept)
 
+    # Where uploaded parts are spooled before ingest.
+    spool_dir: Path | None = None
+
     def install(self, page) -> None:
         page.route(re.compile(r".*/dicomweb/.*"), self._answer)
 
@@ -36,7 +42,14 @@ class FakeDicomWeb:
         path = rest.split("?")[0]
         self.requests.append((path, request.headers.get("accept", "")))
 
-        if match := _SERIES.match(path):
+        if request.method == "POST" and path == "studies":
+            status, payload = self._store(request)
+            route.fulfill(
+                status=status,
+                content_type="application/dicom+json",
+                body=json.dumps(payload),
+            )
+        elif match := _SERIES.match(path):
             route.fulfill(
                 status=200,
                 content_type="application/dicom+json",
@@ -61,6 +74,22 @@ class FakeDicomWeb:
             route.fulfill(status=200, headers=headers, body=body)
         else:
             route.fulfill(status=404, body="not in the double")
+
+    def _store(self, request) -> tuple[int, dict]:
+        """One part per request, as the upload page sends; PS3.18 10.5.3."""
+        boundary = request.headers["content-type"].split("boundary=")[1].encode()
+        part = request.post_data_buffer.split(b"--" + boundary)[1]
+        body = part.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n")
+        assert self.spool_dir is not None
+        spooled = self.spool_dir / f"part-{len(self.requests)}.dcm"
+        spooled.write_bytes(body)
+        try:
+            result = ingest_file(spooled)
+        except IngestError as exc:
+            failed = {"00081197": {"vr": "US", "Value": [int(exc.status)]}}
+            return 409, {"00081198": {"vr": "SQ", "Value": [failed]}}
+        stored = {"00081155": {"vr": "UI", "Value": [result.identity.sop_uid]}}
+        return 200, {"00081199": {"vr": "SQ", "Value": [stored]}}
 
     def _series(self, study_uid: str) -> str:
         found = []

@@ -7,10 +7,13 @@ Content-Security-Policy the viewer needs (browser_support.VIEWER_CSP), and
 any violation fails the test.
 """
 
+import shutil
+
 import pytest
 from django.contrib.auth.models import User
 
 from apps.archive.ingest import ingest_file
+from apps.archive.models import Instance
 from tests.browser_support import (
     PASSWORD,
     csp_violations,
@@ -32,9 +35,9 @@ CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 
 
 @pytest.fixture
-def dicomweb(page):
+def dicomweb(page, tmp_path):
     User.objects.create_user("clinician", password=PASSWORD)
-    fake = FakeDicomWeb()
+    fake = FakeDicomWeb(spool_dir=tmp_path)
     fake.install(page)
     enforce_viewer_csp(page)
     sign_in(page, "clinician")
@@ -223,3 +226,40 @@ def test_it_shows_a_hostile_patient_name_as_text_in_the_metadata_panel(
     assert "<b>Bold</b>, <script>alert(1)</script>" in page.inner_text(".meta-panel")
     assert "<b>Bold</b>, <script>alert(1)</script>" in page.inner_text(".viewer-bar")
     assert page.locator("main b, main script").count() == 0
+
+
+def test_the_upload_page_sends_a_folder_file_by_file_and_reports_each_outcome(
+    page, dicomweb, tmp_path
+):
+    folder = tmp_path / "exam"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copyfile(sample("CT_small.dcm"), folder / "CT_small.dcm")
+    shutil.copyfile(sample("MR_small.dcm"), folder / "nested" / "MR_small.dcm")
+    (folder / "notes.txt").write_text("not a DICOM file")
+    page.goto("/upload/")
+
+    page.set_input_files("#pick-folder", str(folder))
+    page.wait_for_selector("#upload[data-state=done]", state="attached")
+    screenshot(page, "in-browser-upload-done")
+
+    assert page.get_attribute("#total-progress", "value") == "100"
+    assert page.inner_text("#total-text") == "100 % · 3 of 3 files"
+    assert page.inner_text("#summary") == "2 stored, 1 failed"
+    names = page.locator("#file-rows td:first-child").all_inner_texts()
+    outcomes = page.locator("#file-rows td.result").all_inner_texts()
+    results = dict(zip(names, outcomes, strict=True))
+    assert results == {
+        "exam/CT_small.dcm": "stored",
+        "exam/nested/MR_small.dcm": "stored",
+        "exam/notes.txt": "cannot understand (0xC000)",
+    }
+    bars = page.locator("#file-rows progress").evaluate_all(
+        "(bars) => bars.map((b) => b.value)"
+    )
+    assert bars == [100, 100, 100]
+    posts = [accept for path, accept in dicomweb.requests if path == "studies"]
+    assert posts == ["application/dicom+json"] * 3
+    assert sorted(Instance.objects.values_list("series__modality", flat=True)) == [
+        "CT",
+        "MR",
+    ]

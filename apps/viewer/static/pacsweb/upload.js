@@ -106,7 +106,9 @@
     }
     const failed = payload && payload["00081198"] && payload["00081198"].Value;
     if (failed && failed.length) {
-      return { ok: false, text: failed.map(describeFailure).join("; ") };
+      const detail = warningText(xhr.getResponseHeader("Warning"));
+      const text = failed.map(describeFailure).join("; ");
+      return { ok: false, text: detail ? `${text}: ${detail}` : text };
     }
     if (xhr.status >= 200 && xhr.status < 300) {
       const warned = payload && payload["00081196"] && payload["00081196"].Value;
@@ -126,6 +128,14 @@
       parts.push(comment);
     }
     return parts.join(": ");
+  }
+
+  // pacsweb puts the readable reason of each failed part in a Warning
+  // header (PS3.18 8.4.2): 299 pacsweb "part 1: <reason>". One file is one
+  // part here, so the first value is this file's.
+  function warningText(header) {
+    const match = header && header.match(/^\s*299 \S+ "(?:part \d+: )?([^"]*)"/);
+    return match ? match[1] : "";
   }
 
   function hex(code) {

@@ -27,6 +27,13 @@ export default defineConfig({
     chunkSizeWarningLimit: 8000,
     rollupOptions: {
       input: resolve(here, "src/main.ts"),
+      // The emscripten codecs carry a Node branch (fs, path) that the
+      // browser never takes; the bundler's note about it on every build
+      // would hide warnings that matter.
+      onLog(level, log, handler) {
+        if (log.message.includes("has been externalized for browser compatibility")) return;
+        handler(level, log);
+      },
       output: {
         // Fixed names for what the Django template loads; the rest is hashed.
         entryFileNames: "viewer.js",

@@ -47,7 +47,10 @@ def chromium() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(chromium, live_server):
+def page(chromium, live_server, settings):
+    # Signing in is not what these tests measure; the default hasher's
+    # deliberate slowness would cost a second per test on each side.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 800}
     )
@@ -69,11 +72,12 @@ def screenshot(target, name: str) -> Image.Image:
     """Save a screenshot of a page or element and return it as an image."""
     ARTIFACTS.mkdir(exist_ok=True)
     data = target.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    return Image.open(io.BytesIO(data)).convert("L")
+    return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def mean(image: Image.Image, box: tuple[int, int, int, int]) -> float:
-    return ImageStat.Stat(image.crop(box)).mean[0]
+    """Mean luminance of a region."""
+    return ImageStat.Stat(image.crop(box).convert("L")).mean[0]
 
 
 # What the viewer page must run under (reported to the security work, which

@@ -73,7 +73,8 @@ class FakeDicomWeb:
             }
             route.fulfill(status=200, headers=headers, body=body)
         else:
-            route.fulfill(status=404, body="not in the double")
+            # Anything else (bulk data, thumbnails) goes on to the live server.
+            route.fallback()
 
     def _store(self, request) -> tuple[int, dict]:
         """One part per request, as the upload page sends; PS3.18 10.5.3."""

@@ -32,7 +32,7 @@ HTTP_NOT_IMPLEMENTED = 501
 
 
 @pytest.fixture
-def clinician(db):
+def clinician(page):
     return User.objects.create_user("clinician", password=PASSWORD)
 
 

@@ -9,8 +9,10 @@ any violation fails the test.
 
 import shutil
 
+import numpy
 import pytest
 from django.contrib.auth.models import User
+from PIL import ImageStat
 
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Instance
@@ -263,3 +265,53 @@ def test_the_upload_page_sends_a_folder_file_by_file_and_reports_each_outcome(
         "CT",
         "MR",
     ]
+
+
+# One real sample per photometric interpretation and encoding the viewer
+# must draw (pydicom ships no MONOCHROME1 sample with pixel data).
+RENDERED_SAMPLES = [
+    "MR_small_bigendian.dcm",  # MONOCHROME2, explicit VR big endian
+    "JPGExtended.dcm",  # MONOCHROME2, 12-bit JPEG extended
+    "examples_rgb_color.dcm",  # RGB native
+    "SC_rgb_rle.dcm",  # RGB, RLE
+    "SC_rgb_jpeg_gdcm.dcm",  # RGB, JPEG lossless
+    "SC_ybr_full_422_uncompressed.dcm",  # YBR_FULL_422 native
+    "SC_rgb_dcmtk_+eb+cy+n1.dcm",  # YBR_FULL, JPEG baseline
+    "examples_jpeg2k.dcm",  # YBR_RCT, JPEG 2000
+    "image_dfl.dcm",  # deflated explicit VR little endian
+]
+
+
+def test_it_draws_every_photometric_interpretation_and_encoding(page, dicomweb):
+    drawn = {}
+    for name in RENDERED_SAMPLES:
+        study = ingest_file(sample(name)).identity.study_uid
+        image = screenshot(open_viewer(page, study), f"in-browser-sample-{name}")
+        drawn[name] = ImageStat.Stat(image.convert("L")).stddev[0]
+
+    blank = {name: spread for name, spread in drawn.items() if spread < 5}
+    assert blank == {}, f"drawn flat (no structure): {blank}"
+    assert csp_violations(page) == []
+
+
+# The 512-byte tables are inline in the metadata by default; with inlining
+# off they are BulkDataURIs that the viewer fetches from WADO-RS bulk data.
+@pytest.mark.parametrize(("inline_max", "fetches"), [(1024, 0), (0, 3)])
+def test_it_draws_palette_colour_from_inline_or_bulk_tables(
+    page, dicomweb, settings, inline_max, fetches
+):
+    settings.PACSWEB_INLINE_BINARY_MAX = inline_max
+    result = ingest_file(sample("examples_palette.dcm"))
+
+    viewport = open_viewer(page, result.identity.study_uid)
+    image = screenshot(viewport, f"in-browser-palette-{inline_max}")
+
+    fetched = [path for path, _ in dicomweb.requests if "/bulkdata/" in path]
+    assert len(fetched) == fetches
+    assert sorted({p.rsplit("/", 1)[1] for p in fetched}) == (
+        ["00281201", "00281202", "00281203"] if fetches else []
+    )
+    # The scanner's banner is drawn in blue through the palette.
+    pixels = numpy.asarray(image, dtype=int)
+    bluish = int((pixels[..., 2] > pixels[..., 0] + 40).sum())
+    assert bluish > 1000

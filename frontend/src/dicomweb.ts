@@ -4,6 +4,7 @@
 // the image loader with transfer-syntax=* so the server sends what it holds.
 
 import { wadors } from "@cornerstonejs/dicom-image-loader";
+import { resolvePalettes } from "./bulkdata";
 import { type Dataset, Tag, number, text } from "./dicomjson";
 
 export class DicomWebError extends Error {}
@@ -75,6 +76,7 @@ export class DicomWeb {
     // Instances without Rows (reports, documents) have no image to show.
     const images = instances.filter((ds) => ds[Tag.Rows] !== undefined);
     images.sort((a, b) => number(a, Tag.InstanceNumber) - number(b, Tag.InstanceNumber));
+    await Promise.all(images.map(resolvePalettes));
 
     const imageIds: string[] = [];
     const metadataById = new Map<string, Dataset>();

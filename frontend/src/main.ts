@@ -1,7 +1,7 @@
 // pacsweb viewer: boots Cornerstone3D, reads the study from /dicomweb and
 // wires the toolbar, keys and panels to the viewport grid.
 
-import { init as coreInit } from "@cornerstonejs/core";
+import { Enums, eventTarget, init as coreInit } from "@cornerstonejs/core";
 import { init as imageLoaderInit } from "@cornerstonejs/dicom-image-loader";
 import { LengthTool, PanTool, StackScrollTool, WindowLevelTool, ZoomTool, addTool, init as toolsInit } from "@cornerstonejs/tools";
 import { DicomWeb, type LoadedSeries, type SeriesInfo } from "./dicomweb";
@@ -57,6 +57,17 @@ async function boot(root: HTMLElement): Promise<void> {
       root.dataset.state = "error";
     }
   }
+
+  // A frame that cannot be fetched or decoded does not always reject the
+  // viewport's promise; the loader's events say so in every case.
+  const showLoadError = (event: Event) => {
+    const detail = (event as CustomEvent).detail;
+    const error = detail?.error ?? (Array.isArray(detail) ? detail[0]?.reason : detail);
+    status.textContent = `Cannot show an image: ${error?.message ?? error ?? "load failed"}`;
+    if (root.dataset.state !== "ready") root.dataset.state = "error";
+  };
+  eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_ERROR, showLoadError);
+  eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, showLoadError);
 
   buildToolbar(toolbar, grid, async (layout) => {
     grid.setLayout(layout);

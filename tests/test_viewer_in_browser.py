@@ -12,7 +12,7 @@ import shutil
 import numpy
 import pytest
 from django.contrib.auth.models import User
-from PIL import ImageStat
+from PIL import ImageChops, ImageStat
 
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Instance
@@ -315,3 +315,35 @@ def test_it_draws_palette_colour_from_inline_or_bulk_tables(
     pixels = numpy.asarray(image, dtype=int)
     bluish = int((pixels[..., 2] > pixels[..., 0] + 40).sum())
     assert bluish > 1000
+
+
+def test_it_zooms_by_right_drag_pans_by_middle_drag_and_resets(page, dicomweb):
+    ingest_file(sample("CT_small.dcm"))
+    viewport = open_viewer(page, CT_STUDY)
+    box = viewport.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    fitted = screenshot(viewport, "in-browser-ct-fitted")
+    left, _, _ = fitted_square(fitted)
+    # The black band beside the fitted square image.
+    band = (2, fitted.height // 3, left - 2, fitted.height * 2 // 3)
+
+    def drag(button: str, dx: float, dy: float) -> None:
+        page.mouse.move(x, y)
+        page.mouse.down(button=button)
+        page.mouse.move(x + dx, y + dy, steps=10)
+        page.mouse.up(button=button)
+        page.wait_for_timeout(300)  # let the next frame be drawn
+
+    drag("right", 0, 150)  # down zooms in
+    zoomed = screenshot(viewport, "in-browser-ct-zoomed")
+    drag("middle", 300, 0)
+    panned = screenshot(viewport, "in-browser-ct-panned")
+    page.click("[data-action=reset]")
+    page.wait_for_timeout(300)
+    reset = screenshot(viewport, "in-browser-ct-reset")
+
+    assert mean(fitted, band) < 5
+    assert mean(zoomed, band) > 30, "zooming in should fill the band with image"
+    moved = ImageStat.Stat(ImageChops.difference(zoomed, panned).convert("L")).mean[0]
+    assert moved > 5, "panning should move the image"
+    assert mean(reset, band) < 5

@@ -61,6 +61,7 @@ def _require_viewer_services(page, study_uid: str, series_uid: str) -> None:
     )
     _require(page, f"/dicomweb/studies/{study_uid}/series", "QIDO-RS series search")
     _require(
+        page,
         f"/dicomweb/studies/{study_uid}/series/{series_uid}/metadata",
         "WADO-RS series metadata",
     )

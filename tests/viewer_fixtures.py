@@ -68,3 +68,18 @@ def ingest_as_new_series(tmp_path: Path, name: str, series_number: int) -> str:
     path = tmp_path / f"series-{next(_uids)}.dcm"
     ds.save_as(path)
     return ingest_file(path).identity.series_uid
+
+
+def ingest_as_new_study(tmp_path: Path, name: str) -> str:
+    """Ingest a real sample under new study, series and SOP instance UIDs.
+
+    Several pydicom samples are one image in different encodings sharing
+    their UIDs; stored as they are, all but the first would be duplicates.
+    """
+    ds = pydicom.dcmread(sample(name))
+    ds.StudyInstanceUID = f"2.25.{next(_uids)}1"
+    ds.SeriesInstanceUID = f"2.25.{next(_uids)}2"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{next(_uids)}3"
+    path = tmp_path / f"study-{next(_uids)}.dcm"
+    ds.save_as(path)
+    return ingest_file(path).identity.study_uid

@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("dicomweb/", include("apps.dicomweb.urls")),
+    path("api/", include("pacsweb.api")),
     # Browser pages (sign-in, study list, study, upload, viewer).
     path("", include("apps.viewer.urls")),
 ]

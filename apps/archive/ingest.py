@@ -224,6 +224,18 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
                 identity.sop_uid,
             )
         if policy == "keep":
+            # "keep" tells the sender its instance is held; that is only true
+            # where it sent it. The same UID in another series is a UID
+            # collision, and reporting it stored gave a RetrieveURL that 404s.
+            held = existing.series
+            if (held.series_instance_uid, held.study.study_instance_uid) != (identity.series_uid, identity.study_uid):
+                raise IngestError(
+                    Status.DUPLICATE_SOP_INSTANCE,
+                    f"this SOPInstanceUID is already stored in study {held.study.study_instance_uid}, "
+                    f"series {held.series_instance_uid}",
+                    identity.sop_class_uid,
+                    identity.sop_uid,
+                )
             return Outcome.DUPLICATE, existing.pk, existing.series_id, None
         replaced_path = existing.storage_path
         _delete_instance_rows(existing)

@@ -20,8 +20,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from pydicom.dataset import Dataset
 
-from apps.archive import dicomjson, levels, storage
-from apps.archive.models import Collection, Instance, Patient, Series, Study, StudyModality
+from apps.archive import dicomjson, levels, rules, storage
+from apps.archive.models import (
+    Collection,
+    Instance,
+    Patient,
+    Series,
+    Study,
+    StudyModality,
+)
 from apps.archive.parse import ParseError, read_header
 from apps.archive.status import Status
 from apps.archive.text import fold, normalize_date, normalize_time
@@ -248,6 +255,10 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, source_ae, 
         Patient.objects.filter(pk=patient.pk).update(number_of_studies=F("number_of_studies") + 1)
     if series_created and series.modality:
         _add_modality(study, series.modality)
+    if series_created:
+        collection_ids = collection_ids + rules.collections_for(
+            source_ae, series.institution_name, patient.issuer_of_patient_id
+        )
     if collection_ids:
         study.collections.add(*Collection.objects.filter(pk__in=collection_ids))
 

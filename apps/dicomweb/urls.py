@@ -2,7 +2,9 @@
 
 Some resources take several methods from different transactions (GET
 /studies searches, POST /studies stores); `by_method` sends each method to
-its view and answers 405 for the rest.
+its view and answers 405 for the rest. Every view is wrapped at this level
+by `require(scope, audit action)`, which authenticates, checks the scope,
+sets request.allowed_collections and writes the audit event.
 """
 
 from collections.abc import Callable
@@ -11,11 +13,18 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.dicomweb import retrieve, search, store
+from apps.accounts import audit, scopes
+from apps.accounts.access import require
+from apps.dicomweb import delete, retrieve, search, store
 
 S = "studies/<str:study>"
 SE = S + "/series/<str:series>"
 IN = SE + "/instances/<str:instance>"
+
+query = require(scopes.READ, audit.QUERY)
+read = require(scopes.READ, audit.RETRIEVE)
+stores = require(scopes.STORE, audit.STORE)
+deletes = require(scopes.DELETE, audit.DELETE)
 
 
 def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -31,18 +40,25 @@ def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
 urlpatterns = [
     # QIDO-RS (PS3.18 10.6) and STOW-RS (10.5)
-    path("studies", by_method(get=search.studies, post=store.store)),
-    path("series", by_method(get=search.series)),
-    path("instances", by_method(get=search.instances)),
-    path(S + "/series", by_method(get=search.series)),
-    path(S + "/instances", by_method(get=search.instances)),
-    path(SE + "/instances", by_method(get=search.instances)),
-    # WADO-RS (10.4)
-    path(S, by_method(get=retrieve.study, post=store.store)),
-    path(S + "/metadata", by_method(get=retrieve.study_metadata)),
-    path(SE, by_method(get=retrieve.series)),
-    path(SE + "/metadata", by_method(get=retrieve.series_metadata)),
-    path(IN, by_method(get=retrieve.instance)),
-    path(IN + "/metadata", by_method(get=retrieve.instance_metadata)),
-    path(IN + "/bulkdata/<path:tag_path>", by_method(get=retrieve.bulkdata)),
+    path("studies", by_method(get=query(search.studies), post=stores(store.store))),
+    path("series", by_method(get=query(search.series))),
+    path("instances", by_method(get=query(search.instances))),
+    path(S + "/series", by_method(get=query(search.series))),
+    path(S + "/instances", by_method(get=query(search.instances))),
+    path(SE + "/instances", by_method(get=query(search.instances))),
+    # WADO-RS (10.4), STOW-RS to a study, and DELETE of a resource
+    path(
+        S,
+        by_method(
+            get=read(retrieve.study),
+            post=stores(store.store),
+            delete=deletes(delete.resource),
+        ),
+    ),
+    path(S + "/metadata", by_method(get=read(retrieve.study_metadata))),
+    path(SE, by_method(get=read(retrieve.series), delete=deletes(delete.resource))),
+    path(SE + "/metadata", by_method(get=read(retrieve.series_metadata))),
+    path(IN, by_method(get=read(retrieve.instance), delete=deletes(delete.resource))),
+    path(IN + "/metadata", by_method(get=read(retrieve.instance_metadata))),
+    path(IN + "/bulkdata/<path:tag_path>", by_method(get=read(retrieve.bulkdata))),
 ]

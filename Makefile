@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 VIEWER_STAMP := static/viewer/.built
-APT_PACKAGES := dcmtk chromium
 PYTEST_ARGS ?=
 
 .PHONY: help setup sysdeps run test test-slow lint format bench migrate frontend clean
@@ -35,11 +34,15 @@ $(VIEWER_STAMP): $(shell find frontend -type f -not -path '*/node_modules/*' 2>/
 	else mkdir -p static/viewer; fi
 	@mkdir -p static/viewer && touch $@
 
-# Debian packages the tests talk to as real peers (dcmtk tools, Chromium).
+# Debian packages the tests talk to as real peers: dcmtk tools, Chromium,
+# Orthanc with its DICOMweb plugin, and docker-compose to validate the compose file.
 sysdeps:
 	@missing=""; \
 	command -v storescu >/dev/null || missing="$$missing dcmtk"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	test -x /usr/sbin/Orthanc || missing="$$missing orthanc"; \
+	test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so || missing="$$missing orthanc-dicomweb"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -67,3 +67,7 @@ def copy_sample(tmp_path: Path):
         return target
 
     return copy
+
+
+# Personas, tokens and clients for access-control tests (tests/personas.py).
+pytest_plugins = ["tests.personas"]

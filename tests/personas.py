@@ -1,0 +1,92 @@
+"""Personas for access-control tests: users in the shipped groups, tokens.
+
+clinician (read, share), technologist (read, store, worklist),
+archive-admin (everything, all collections), outsider (signed in, no group).
+"""
+
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
+
+from apps.accounts.models import CollectionGrant
+from apps.archive.models import Collection
+
+PASSWORD = "a-long-test-passphrase-91"
+
+
+def make_user(
+    username: str, *groups: str, collections: tuple[Collection, ...] = ()
+) -> User:
+    user = User.objects.create_user(username, password=PASSWORD)
+    user.groups.add(*Group.objects.filter(name__in=groups))
+    for collection in collections:
+        CollectionGrant.objects.create(user=user, collection=collection)
+    return user
+
+
+def make_token(
+    user: User | None,
+    scope: str,
+    *,
+    application: Application | None = None,
+    seconds: int = 3600,
+) -> str:
+    if application is None:
+        application, _ = Application.objects.get_or_create(
+            name=f"tests:{user.username if user else 'app'}",
+            user=user,
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        )
+    token = secrets.token_urlsafe(24)
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token=token,
+        scope=scope,
+        expires=timezone.now() + timedelta(seconds=seconds),
+    )
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.fixture
+def collections(db) -> dict[str, Collection]:
+    return {
+        name: Collection.objects.create(name=name)
+        for name in ("cardiology", "oncology")
+    }
+
+
+@pytest.fixture
+def clinician(db, collections) -> User:
+    return make_user("clara", "clinician", collections=(collections["cardiology"],))
+
+
+@pytest.fixture
+def technologist(db, collections) -> User:
+    return make_user("theo", "technologist", collections=(collections["cardiology"],))
+
+
+@pytest.fixture
+def archive_admin(db) -> User:
+    return make_user("ada", "archive-admin")
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return make_user("otto")
+
+
+def session_client(user: User) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client

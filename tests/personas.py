@@ -90,3 +90,10 @@ def session_client(user: User) -> Client:
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # PBKDF2 takes most of a second per hash on purpose; users and OAuth
+    # client secrets are hashed many times over in these tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -4,10 +4,12 @@ clinician (read, share), technologist (read, store, worklist),
 archive-admin (everything, all collections), outsider (signed in, no group).
 """
 
+import importlib
 import secrets
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
@@ -19,9 +21,17 @@ from apps.archive.models import Collection
 PASSWORD = "a-long-test-passphrase-91"
 
 
+def ensure_groups() -> None:
+    """The shipped groups, again: a transactional test's flush removes them."""
+    migration = importlib.import_module("apps.accounts.migrations.0002_groups")
+    migration.create_groups(django_apps, None)
+
+
 def make_user(
     username: str, *groups: str, collections: tuple[Collection, ...] = ()
 ) -> User:
+    if groups and not Group.objects.filter(name__in=groups).exists():
+        ensure_groups()
     user = User.objects.create_user(username, password=PASSWORD)
     user.groups.add(*Group.objects.filter(name__in=groups))
     for collection in collections:

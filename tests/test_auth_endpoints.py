@@ -53,7 +53,11 @@ def _url(route: str) -> str:
 def protected_routes() -> list[str]:
     routes = []
     for route in _routes(get_resolver().url_patterns):
-        if route.startswith(ADMIN_PREFIX) or route.startswith(PUBLIC_PREFIXES) or route in PUBLIC_PATTERNS:
+        if (
+            route.startswith(ADMIN_PREFIX)
+            or route.startswith(PUBLIC_PREFIXES)
+            or route in PUBLIC_PATTERNS
+        ):
             continue
         routes.append(route)
     return sorted(set(routes))
@@ -63,7 +67,10 @@ def test_the_enumeration_finds_the_dicomweb_and_api_routes():
     routes = protected_routes()
 
     assert "dicomweb/studies" in routes
-    assert "dicomweb/studies/<str:study>/series/<str:series>/instances/<str:instance>/bulkdata/<path:tag_path>" in routes
+    assert (
+        "dicomweb/studies/<str:study>/series/<str:series>/instances/<str:instance>/bulkdata/<path:tag_path>"
+        in routes
+    )
     assert "api/share-links" in routes
     assert len(routes) >= 15
 
@@ -83,7 +90,10 @@ def test_it_refuses_a_caller_without_credentials(client, route):
         else:
             assert response.status_code == 401, (method, url, response.status_code)
             assert response["WWW-Authenticate"] == 'Bearer realm="pacsweb"'
-            assert response.json() == {"status": 401, "reason": "authentication required"}
+            assert response.json() == {
+                "status": 401,
+                "reason": "authentication required",
+            }
 
 
 @pytest.mark.parametrize("route", protected_routes())
@@ -96,7 +106,9 @@ def test_it_refuses_a_token_without_the_scope_or_the_permission(client, route):
     no_permission = make_token(make_user("nobody"), "read store delete worklist admin")
 
     for token in (no_scope, no_permission):
-        answers = {method: getattr(client, method)(url, **bearer(token)) for method in METHODS}
+        answers = {
+            method: getattr(client, method)(url, **bearer(token)) for method in METHODS
+        }
 
         refused = {m: r for m, r in answers.items() if r.status_code != 405}
         assert refused
@@ -109,14 +121,21 @@ def test_an_invalid_token_gets_401_with_invalid_token(client):
     response = client.get("/dicomweb/studies", **bearer("not-a-token"))
 
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == 'Bearer realm="pacsweb", error="invalid_token"'
+    assert (
+        response["WWW-Authenticate"] == 'Bearer realm="pacsweb", error="invalid_token"'
+    )
 
 
 def test_basic_authorization_is_not_accepted(client):
-    response = client.get("/dicomweb/studies", HTTP_AUTHORIZATION="Basic YWRtaW46YWRtaW4=")
+    response = client.get(
+        "/dicomweb/studies", HTTP_AUTHORIZATION="Basic YWRtaW46YWRtaW4="
+    )
 
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == 'Bearer realm="pacsweb", error="invalid_request"'
+    assert (
+        response["WWW-Authenticate"]
+        == 'Bearer realm="pacsweb", error="invalid_request"'
+    )
 
 
 def test_admin_sends_a_caller_without_a_staff_session_to_its_sign_in(client):

@@ -48,9 +48,13 @@ class PayloadTooLarge(DicomWebError):
 
 
 def error_response(status: int, reason: str) -> HttpResponse:
-    response = JsonResponse({"status": int(status), "reason": reason}, status=int(status))
+    response = JsonResponse(
+        {"status": int(status), "reason": reason}, status=int(status)
+    )
     # Header values must be latin-1; the JSON body carries the full text.
-    header_text = reason.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+    header_text = (
+        reason.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+    )
     response["Warning"] = f'299 pacsweb "{header_text[:200]}"'
     return response
 
@@ -64,6 +68,8 @@ def handle_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
             return error_response(exc.status, exc.reason)
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
-            return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+            return error_response(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log"
+            )
 
     return wrapper

@@ -5,23 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('archive', '0001_initial'),
+        ("archive", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CollectionRule',
+            name="CollectionRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_ae_title', models.CharField(blank=True, max_length=16)),
-                ('institution_name', models.CharField(blank=True, max_length=64)),
-                ('issuer_of_patient_id', models.CharField(blank=True, max_length=64)),
-                ('collection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='archive.collection')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("source_ae_title", models.CharField(blank=True, max_length=16)),
+                ("institution_name", models.CharField(blank=True, max_length=64)),
+                ("issuer_of_patient_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "collection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="archive.collection",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('institution_name', ''), ('issuer_of_patient_id', ''), ('source_ae_title', ''), _negated=True), name='collection_rule_has_a_criterion')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("institution_name", ""),
+                            ("issuer_of_patient_id", ""),
+                            ("source_ae_title", ""),
+                            _negated=True,
+                        ),
+                        name="collection_rule_has_a_criterion",
+                    )
+                ],
             },
         ),
     ]

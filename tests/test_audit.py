@@ -1,0 +1,242 @@
+import socket
+from datetime import datetime
+
+import pytest
+from django.contrib.auth import authenticate
+from django.test import RequestFactory
+
+from apps.accounts import audit
+from apps.accounts.models import AuditEvent
+from apps.accounts.syslog import format_message
+from apps.archive.ingest import ingest_file
+from tests.conftest import sample
+from tests.personas import PASSWORD, bearer, make_token, session_client
+from tests.security_samples import CT_STUDY
+
+pytestmark = pytest.mark.django_db
+
+
+def _sign_in_request(address="192.0.2.10"):
+    return RequestFactory().post("/accounts/login/", REMOTE_ADDR=address)
+
+
+def test_a_sign_in_is_recorded_field_by_field(clinician):
+    from django.contrib.auth import login
+    from django.contrib.sessions.backends.db import SessionStore
+
+    request = _sign_in_request()
+    request.session = SessionStore()
+    user = authenticate(request, username="clara", password=PASSWORD)
+    login(request, user)
+
+    event = AuditEvent.objects.get()
+    assert event.action == "sign-in"
+    assert event.outcome == "success"
+    assert event.user == clinician
+    assert event.username == "clara"
+    assert event.address == "192.0.2.10"
+    assert event.resource == "POST /accounts/login/"
+    assert (event.application, event.ae_title, event.study_uid, event.query) == (
+        "",
+        "",
+        "",
+        "",
+    )
+
+
+def test_a_failed_sign_in_is_recorded_without_the_password(clinician):
+    authenticate(
+        _sign_in_request("198.51.100.7"),
+        username="clara",
+        password="wrong-password-123",
+    )
+
+    event = AuditEvent.objects.get()
+    assert (event.action, event.outcome) == ("sign-in-failed", "denied")
+    assert event.user is None
+    assert event.username == "clara"
+    assert event.address == "198.51.100.7"
+    assert event.detail == "wrong user name or password"
+    assert "wrong-password" not in " ".join(str(v) for v in event.__dict__.values())
+
+
+def test_a_query_is_recorded_with_its_query_text(client, clinician):
+    token = make_token(clinician, "read")
+
+    client.get(
+        "/dicomweb/studies",
+        {"PatientName": "Smith*", "limit": "5"},
+        REMOTE_ADDR="203.0.113.5",
+        **bearer(token),
+    )
+
+    event = AuditEvent.objects.get()
+    assert event.action == "query"
+    assert event.username == "clara"
+    assert event.application == f"tests:clara ({event.application.split('(')[1][:-1]})"
+    assert event.address == "203.0.113.5"
+    assert event.query == "PatientName=Smith%2A&limit=5"
+    assert event.resource == "GET /dicomweb/studies?PatientName=Smith%2A&limit=5"
+    assert event.study_uid == ""
+
+
+def test_a_retrieve_names_the_study_and_a_refusal_is_recorded_as_denied(
+    client, clinician, outsider
+):
+    client.get(
+        f"/dicomweb/studies/{CT_STUDY}/metadata",
+        **bearer(make_token(clinician, "read")),
+    )
+    client.get(
+        f"/dicomweb/studies/{CT_STUDY}/metadata", **bearer(make_token(outsider, "read"))
+    )
+
+    allowed, denied = AuditEvent.objects.order_by("id")
+    assert (allowed.action, allowed.username, allowed.study_uid) == (
+        "retrieve",
+        "clara",
+        CT_STUDY,
+    )
+    assert allowed.outcome in ("success", "failure")
+    assert (
+        denied.action,
+        denied.username,
+        denied.study_uid,
+        denied.outcome,
+        denied.status_code,
+    ) == (
+        "retrieve",
+        "otto",
+        CT_STUDY,
+        "denied",
+        403,
+    )
+    assert denied.detail == "the 'read' permission is required"
+
+
+def test_a_store_is_recorded(client, technologist):
+    client.post(
+        "/dicomweb/studies",
+        b"",
+        content_type='multipart/related; type="application/dicom"; boundary=x',
+        **bearer(make_token(technologist, "store")),
+    )
+
+    event = AuditEvent.objects.get()
+    assert (event.action, event.username, event.resource) == (
+        "store",
+        "theo",
+        "POST /dicomweb/studies",
+    )
+
+
+def test_recording_costs_one_insert(django_assert_num_queries, clinician):
+    request = RequestFactory().get("/dicomweb/studies/1.2.3", REMOTE_ADDR="127.0.0.1")
+    request.user = clinician
+
+    with django_assert_num_queries(1):
+        audit.record(
+            audit.RETRIEVE, request=request, study_uids=["1.2.3"], status_code=200
+        )
+
+
+def test_a_dimse_entry_point_records_the_calling_ae():
+    event = audit.record(
+        audit.QUERY,
+        ae_title="MODALITY_1",
+        address="10.0.0.9",
+        query="PatientID=123",
+        status_code=0,
+    )
+
+    event.refresh_from_db()
+    assert (event.ae_title, event.address, event.query, event.username, event.user) == (
+        "MODALITY_1",
+        "10.0.0.9",
+        "PatientID=123",
+        "",
+        None,
+    )
+
+
+def test_an_admin_change_is_recorded(archive_admin, collections):
+    archive_admin.is_staff = True
+    archive_admin.save()
+    client = session_client(archive_admin)
+    client.handler.enforce_csrf_checks = False
+
+    response = client.post(
+        f"/admin/archive/collection/{collections['oncology'].pk}/change/",
+        {"name": "oncology-2", "description": ""},
+    )
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="admin-change")
+    assert (event.username, event.outcome, event.status_code) == ("ada", "success", 302)
+    assert (
+        event.resource
+        == f"POST /admin/archive/collection/{collections['oncology'].pk}/change/"
+    )
+
+
+def test_the_audit_trail_is_read_only_in_admin(archive_admin):
+    archive_admin.is_staff = True
+    archive_admin.is_superuser = True
+    archive_admin.save()
+    event = audit.record(audit.QUERY, username="someone")
+    client = session_client(archive_admin)
+
+    page = client.get(f"/admin/accounts/auditevent/{event.pk}/change/")
+    add = client.get("/admin/accounts/auditevent/add/")
+
+    assert page.status_code == 200
+    assert b"someone" in page.content
+    assert b'name="_save"' not in page.content
+    assert add.status_code == 403
+
+
+def test_the_admin_finds_events_by_patient_id(archive_admin):
+    archive_admin.is_staff = archive_admin.is_superuser = True
+    archive_admin.save()
+    ingest_file(sample("CT_small.dcm"))
+    audit.record(audit.RETRIEVE, username="clara", study_uids=[CT_STUDY])
+    audit.record(audit.RETRIEVE, username="clara", study_uids=["1.2.3.4"])
+    client = session_client(archive_admin)
+
+    page = client.get("/admin/accounts/auditevent/", {"q": "1CT1"})
+
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+    assert page.context["cl"].result_list[0].study_uid == CT_STUDY
+
+
+def test_events_are_forwarded_as_rfc5424_syslog(settings):
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    settings.PACSWEB_AUDIT_SYSLOG = f"udp://127.0.0.1:{receiver.getsockname()[1]}"
+    try:
+        event = audit.record(
+            audit.RETRIEVE,
+            username="clara",
+            address="192.0.2.1",
+            study_uids=[CT_STUDY],
+            status_code=200,
+            query='a"b]c',
+        )
+        datagram = receiver.recv(65535).decode()
+    finally:
+        receiver.close()
+
+    assert datagram == format_message(event).decode()
+    header, rest = datagram.split(" [", 1)
+    pri_version, timestamp, _host, app, _pid, msgid = header.split(" ")
+    assert pri_version == "<85>1"  # authpriv.notice
+    assert datetime.fromisoformat(timestamp.replace("Z", "+00:00")) == event.created_at
+    assert (app, msgid) == ("pacsweb", "retrieve")
+    assert rest.startswith(
+        'pacsweb@32473 eventID="110103^DICOM Instances Accessed" action="retrieve" outcome="success" status="200" user="clara" address="192.0.2.1"'
+    )
+    assert f'studyUIDs="{CT_STUDY}"' in rest
+    assert 'query="a\\"b\\]c"' in rest
+    assert rest.endswith("] retrieve success by clara")

@@ -1,0 +1,157 @@
+import pytest
+from django.contrib.auth.models import Group
+from django.test import RequestFactory
+from oauth2_provider.models import Application
+
+from apps.accounts import reach
+from apps.accounts.access import identify
+from apps.accounts.models import CollectionGrant
+from apps.archive.ingest import ingest_file
+from apps.archive.models import Collection, CollectionRule, Study
+from tests.conftest import sample
+from tests.personas import bearer, make_token, make_user
+from tests.security_samples import CT_STUDY, MR_STUDY, variant
+
+pytestmark = pytest.mark.django_db
+
+
+def _collections_of(study_uid: str) -> list[str]:
+    return sorted(
+        Study.objects.get(study_instance_uid=study_uid).collections.values_list(
+            "name", flat=True
+        )
+    )
+
+
+# Assignment at ingest
+
+
+def test_a_rule_on_the_sending_ae_title_assigns_the_collection(collections):
+    CollectionRule.objects.create(
+        collection=collections["cardiology"], source_ae_title="CARDIO_CT"
+    )
+
+    ingest_file(sample("CT_small.dcm"), source_ae_title="CARDIO_CT")
+    ingest_file(sample("MR_small.dcm"), source_ae_title="OTHER")
+
+    assert _collections_of(CT_STUDY) == ["cardiology"]
+    assert _collections_of(MR_STUDY) == []
+
+
+def test_a_rule_on_the_institution_ignores_case(collections):
+    # CT_small.dcm: InstitutionName "JFK IMAGING CENTER"
+    CollectionRule.objects.create(
+        collection=collections["oncology"], institution_name="jfk imaging center"
+    )
+
+    ingest_file(sample("CT_small.dcm"))
+
+    assert _collections_of(CT_STUDY) == ["oncology"]
+
+
+def test_a_rule_on_the_issuer_of_patient_id(collections, tmp_path):
+    CollectionRule.objects.create(
+        collection=collections["cardiology"], issuer_of_patient_id="HOSP-A"
+    )
+    path = variant(
+        tmp_path,
+        "MR_small.dcm",
+        sop_uid="1.2.826.0.1.3680043.8.498.2001",
+        IssuerOfPatientID="HOSP-A",
+    )
+
+    ingest_file(path)
+
+    assert _collections_of(MR_STUDY) == ["cardiology"]
+
+
+def test_a_rule_with_two_criteria_needs_both(collections):
+    CollectionRule.objects.create(
+        collection=collections["cardiology"],
+        source_ae_title="CARDIO_CT",
+        institution_name="Elsewhere",
+    )
+
+    ingest_file(sample("CT_small.dcm"), source_ae_title="CARDIO_CT")
+
+    assert _collections_of(CT_STUDY) == []
+
+
+def test_rules_and_entry_point_collections_add_up(collections):
+    CollectionRule.objects.create(
+        collection=collections["cardiology"], source_ae_title="CARDIO_CT"
+    )
+
+    ingest_file(
+        sample("CT_small.dcm"),
+        source_ae_title="CARDIO_CT",
+        collection_ids=[collections["oncology"].pk],
+    )
+
+    assert _collections_of(CT_STUDY) == ["cardiology", "oncology"]
+
+
+# Reach of principals
+
+
+def test_a_user_reaches_the_collections_granted_to_them_and_their_groups(collections):
+    radiology = Collection.objects.create(name="radiology")
+    group = Group.objects.create(name="night-shift")
+    CollectionGrant.objects.create(group=group, collection=radiology)
+    user = make_user("una", collections=(collections["cardiology"],))
+    user.groups.add(group)
+
+    assert reach.collections_of_user(user) == sorted(
+        [collections["cardiology"].pk, radiology.pk]
+    )
+
+
+def test_archive_admins_and_superusers_reach_everything(collections):
+    admin = make_user("ada", "archive-admin")
+    root = make_user("root")
+    root.is_superuser = True
+
+    assert reach.collections_of_user(admin) is None
+    assert reach.collections_of_user(root) is None
+
+
+def test_a_user_without_grants_reaches_nothing():
+    assert reach.collections_of_user(make_user("otto")) == []
+
+
+def test_an_application_reaches_its_own_grants(collections):
+    app = Application.objects.create(
+        name="ehr",
+        client_type="confidential",
+        authorization_grant_type="client-credentials",
+    )
+    CollectionGrant.objects.create(application=app, collection=collections["oncology"])
+
+    assert reach.collections_of_application(app) == [collections["oncology"].pk]
+
+
+def test_the_guard_sets_the_callers_collections_on_the_request(collections, clinician):
+    request = RequestFactory().get(
+        "/dicomweb/studies", **bearer(make_token(clinician, "read"))
+    )
+
+    caller = identify(request)
+
+    assert caller is not None
+    assert caller.via == "token"
+    assert caller.scopes == {"read"}
+    assert caller.allowed_collections == [collections["cardiology"].pk]
+    assert caller.allowed_study_uids is None
+
+
+def test_a_grant_needs_exactly_one_principal_and_one_target(collections):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CollectionGrant.objects.create(collection=collections["cardiology"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CollectionGrant.objects.create(
+            user=make_user("x"),
+            collection=collections["cardiology"],
+            all_collections=True,
+        )

@@ -198,7 +198,7 @@ def test_https_settings_turn_on_hsts_and_secure_cookies(tmp_path):
     )
 
     assert (
-        result.stdout.strip()
+        result.stdout.strip().splitlines()[-1]
         == "True True 31536000 ('HTTP_X_FORWARDED_PROTO', 'https')"
     )
 

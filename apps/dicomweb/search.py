@@ -1,17 +1,141 @@
-"""Placeholder module: replaced by its implementation before this lands."""
+"""QIDO-RS: search for studies, series and instances (PS3.18 10.6).
 
+Parsing, matching, ordering and paging live in the archive's matching
+engine (apps/archive/query.py, matching.py, results.py), shared with
+C-FIND; this module is the HTTP edge: parameters in, negotiation, status
+and headers out. Each search is one SQL statement.
+
+- No match: 200 with an empty array (PS3.18 10.6.3.1; 204 was retired).
+- More matches than returned: a Warning header (PS3.18 8.3.4.4), whether
+  the page was bounded by `limit` or by PACSWEB_QIDO_MAX_LIMIT.
+- A key that is a DICOM attribute but has no column to match on is
+  ignored for matching, returned, and named in a Warning header
+  (PS3.18 8.3.4.1); an unknown or malformed parameter is a 400.
+"""
+
+import re
+from http import HTTPStatus
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from apps.dicomweb.errors import error_response
+from apps.archive import dicomjson
+from apps.archive.matching import Level, Query, QueryError, search
+from apps.archive.results import Renderer, needs_instance_metadata
+from apps.dicomweb.errors import BadRequest, NotAcceptable, handle_errors
+
+DICOM_JSON = "application/dicom+json"
+JSON = "application/json"
+MORE_RESULTS = "There are additional results that can be requested"
+_BASE_RE = re.compile(r"^(.*?/)(?:studies|series|instances)(?:/|$)")
 
 
-def studies(request: HttpRequest, **kwargs: str) -> HttpResponse:
-    return error_response(501, "not available yet")
+@handle_errors
+def studies(request: HttpRequest) -> HttpResponse:
+    return _search(request, Level.STUDY)
 
 
-def series(request: HttpRequest, **kwargs: str) -> HttpResponse:
-    return error_response(501, "not available yet")
+@handle_errors
+def series(request: HttpRequest, study: str | None = None) -> HttpResponse:
+    return _search(request, Level.SERIES, study_uid=study)
 
 
-def instances(request: HttpRequest, **kwargs: str) -> HttpResponse:
-    return error_response(501, "not available yet")
+@handle_errors
+def instances(
+    request: HttpRequest, study: str | None = None, series: str | None = None
+) -> HttpResponse:
+    return _search(request, Level.INSTANCE, study_uid=study, series_uid=series)
+
+
+def _search(
+    request: HttpRequest,
+    level: Level,
+    *,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+) -> HttpResponse:
+    media_type = negotiate(request.headers.get("Accept", ""))
+    params = [(name, value) for name, values in request.GET.lists() for value in values]
+    try:
+        query = Query.from_params(
+            level,
+            params,
+            study_uid=study_uid,
+            series_uid=series_uid,
+            collections=getattr(request, "allowed_collections", None),
+            default_limit=settings.PACSWEB_QIDO_DEFAULT_LIMIT,
+            max_limit=settings.PACSWEB_QIDO_MAX_LIMIT,
+        )
+    except QueryError as exc:
+        raise BadRequest(exc.reason) from None
+
+    result = search(
+        query, defer=() if needs_instance_metadata(query) else _deferred(level)
+    )
+    base_url = _base_url(request)
+    renderer = Renderer(query, base_url)
+    body = dicomjson.dumps([renderer.render(row) for row in result.rows])
+    body = body.replace(dicomjson.BULK_MARKER_JSON, '"' + base_url)
+
+    response = HttpResponse(
+        body, status=HTTPStatus.OK, content_type=f"{media_type}; charset=utf-8"
+    )
+    warnings = []
+    if query.ignored:
+        names = ", ".join(query.ignored)
+        warnings.append(
+            f'299 pacsweb "The following attributes are not supported for matching and were ignored: {names}"'
+        )
+    if result.more:
+        warnings.append(f'299 pacsweb "{MORE_RESULTS}"')
+    if warnings:
+        response["Warning"] = ", ".join(warnings)
+    return response
+
+
+def _deferred(level: Level) -> tuple[str, ...]:
+    return ("metadata_json",) if level == Level.INSTANCE else ()
+
+
+def _base_url(request: HttpRequest) -> str:
+    """The absolute URL of the DICOMweb root the client used, ending in "/"."""
+    match = _BASE_RE.match(request.path)
+    prefix = match.group(1) if match else "/"
+    return request.build_absolute_uri(prefix)
+
+
+def negotiate(accept: str) -> str:
+    """The media type to answer with, from an Accept header (PS3.18 8.7.5).
+
+    A minimal parser kept private to this module: apps/dicomweb/media.py is
+    being written separately and will replace it.
+    """
+    if not accept.strip():
+        return DICOM_JSON
+    best: tuple[float, str] | None = None
+    for item in accept.split(","):
+        media_range, *params = [part.strip() for part in item.split(";")]
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value.strip().strip('"'))
+                except ValueError:
+                    quality = 0.0
+        chosen = _offer(media_range.lower())
+        if chosen and quality > 0 and (best is None or quality > best[0]):
+            best = (quality, chosen)
+    if best is None:
+        raise NotAcceptable(
+            f"cannot answer with any of {accept!r}; search results are {DICOM_JSON} or {JSON}"
+        )
+    return best[1]
+
+
+def _offer(media_range: str) -> str | None:
+    if media_range in (DICOM_JSON, "*/*", "application/*"):
+        return DICOM_JSON
+    if media_range == JSON:
+        return JSON
+    return None

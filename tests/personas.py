@@ -19,6 +19,10 @@ from apps.accounts.models import CollectionGrant
 from apps.archive.models import Collection
 
 PASSWORD = "a-long-test-passphrase-91"
+# What the guard (apps/accounts/access.py) costs a bearer-token request, in
+# SQL statements: the token, the user's and the groups' permissions, the
+# collection grants, and the audit INSERT. Constant, whatever the answer.
+GUARD_QUERIES = 5
 
 
 def ensure_groups() -> None:
@@ -107,3 +111,12 @@ def fast_password_hashing(settings):
     # PBKDF2 takes most of a second per hash on purpose; users and OAuth
     # client secrets are hashed many times over in these tests.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def archive_client(db) -> Client:
+    """A test client whose requests carry an archive-admin token (every scope,
+    every collection), for tests of what endpoints answer past the guard."""
+    user = make_user("archivist", "archive-admin")
+    token = make_token(user, "read store delete worklist admin")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")

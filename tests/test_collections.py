@@ -1,5 +1,5 @@
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
 from oauth2_provider.models import Application
 
@@ -8,6 +8,7 @@ from apps.accounts.access import identify
 from apps.accounts.models import CollectionGrant
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Collection, CollectionRule, Study
+from tests.archive_fixtures import RTDOSE_STUDY, RTPLAN_STUDY
 from tests.conftest import sample
 from tests.personas import bearer, make_token, make_user
 from tests.security_samples import CT_STUDY, MR_STUDY, variant
@@ -155,3 +156,97 @@ def test_a_grant_needs_exactly_one_principal_and_one_target(collections):
             collection=collections["cardiology"],
             all_collections=True,
         )
+
+
+# Through QIDO-RS
+
+
+@pytest.fixture
+def four_studies(collections):
+    cardiology = [collections["cardiology"].pk]
+    ingest_file(sample("CT_small.dcm"), collection_ids=cardiology)
+    ingest_file(sample("rtdose.dcm"), collection_ids=cardiology)
+    ingest_file(sample("MR_small.dcm"), collection_ids=[collections["oncology"].pk])
+    ingest_file(sample("rtplan.dcm"))
+    return {
+        "cardiology": {CT_STUDY, RTDOSE_STUDY},
+        "all": {CT_STUDY, RTDOSE_STUDY, MR_STUDY, RTPLAN_STUDY},
+    }
+
+
+def _study_uids(response) -> set[str]:
+    assert response.status_code == 200, response.content
+    return {item["0020000D"]["Value"][0] for item in response.json()}
+
+
+def test_a_user_granted_one_collection_finds_only_its_studies(
+    client, four_studies, clinician, archive_admin
+):
+    mine = bearer(make_token(clinician, "read"))
+    everything = bearer(make_token(archive_admin, "read"))
+
+    assert (
+        _study_uids(client.get("/dicomweb/studies", **mine))
+        == four_studies["cardiology"]
+    )
+    assert (
+        _study_uids(client.get("/dicomweb/studies", **everything))
+        == four_studies["all"]
+    )
+    assert (
+        _study_uids(client.get("/dicomweb/series", **mine))
+        == four_studies["cardiology"]
+    )
+    assert (
+        _study_uids(client.get("/dicomweb/instances", **mine))
+        == four_studies["cardiology"]
+    )
+    # Another collection's study answers like a study that does not exist.
+    hidden = client.get(f"/dicomweb/studies/{MR_STUDY}/series", **mine)
+    absent = client.get("/dicomweb/studies/1.2.840.99.404/series", **mine)
+    assert (hidden.status_code, hidden.content) == (absent.status_code, absent.content)
+
+
+def test_pages_are_counted_after_the_collection_filter(client, four_studies, clinician):
+    mine = bearer(make_token(clinician, "read"))
+
+    first = client.get("/dicomweb/studies", {"limit": "1"}, **mine)
+    second = client.get("/dicomweb/studies", {"limit": "1", "offset": "1"}, **mine)
+    third = client.get("/dicomweb/studies", {"limit": "1", "offset": "2"}, **mine)
+
+    assert len(first.json()) == len(second.json()) == 1
+    assert "additional results" in first["Warning"]
+    assert "Warning" not in second
+    assert third.json() == []
+    assert _study_uids(first) | _study_uids(second) == four_studies["cardiology"]
+
+
+def test_an_outsider_without_grants_finds_nothing(client, four_studies, outsider):
+    outsider.user_permissions.add(Permission.objects.get(codename="read_studies"))
+
+    response = client.get("/dicomweb/studies", **bearer(make_token(outsider, "read")))
+
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x' OR '1'='1",
+        "%",
+        "_",
+        "*' UNION SELECT patient_id FROM archive_patient --",
+        "1CT1'; DROP TABLE archive_study; --",
+    ],
+)
+def test_sql_like_query_values_match_literally(
+    client, four_studies, archive_admin, value
+):
+    token = bearer(make_token(archive_admin, "read"))
+
+    by_id = client.get("/dicomweb/studies", {"PatientID": value}, **token)
+
+    assert by_id.status_code == 200
+    assert by_id.json() == []
+    assert Study.objects.count() == 4

@@ -206,6 +206,7 @@ LOGGING = {
 
 AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LockoutModelBackend"]
 MIDDLEWARE += [
+    "apps.accounts.middleware.DenyByDefaultMiddleware",
     "apps.accounts.middleware.SecurityHeadersMiddleware",
     "apps.accounts.middleware.AdminAuditMiddleware",
 ]

@@ -209,3 +209,20 @@ def test_manage_check_fails_in_production_without_a_secret_key(tmp_path):
     assert result.returncode == 1
     assert "pacsweb.E002" in result.stderr
     assert "pacsweb.E001" not in result.stderr
+
+
+def test_a_request_that_no_guard_saw_reaches_no_study(rf):
+    from django.http import HttpResponse
+
+    from apps.accounts.middleware import DenyByDefaultMiddleware
+
+    seen = {}
+
+    def view(request):
+        seen["collections"] = getattr(request, "allowed_collections", None)
+        seen["uids"] = getattr(request, "allowed_study_uids", None)
+        return HttpResponse()
+
+    DenyByDefaultMiddleware(view)(rf.get("/somewhere"))
+
+    assert seen == {"collections": [], "uids": []}

@@ -28,6 +28,23 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+class DenyByDefaultMiddleware:
+    """Every request starts with access to no study.
+
+    The guard (access.py) replaces these with the caller's reach; a view
+    that somebody forgot to wrap therefore finds nothing, instead of reading
+    the contract's "None = unrestricted" from a missing attribute.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.allowed_collections = []  # type: ignore[attr-defined]
+        request.allowed_study_uids = []  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

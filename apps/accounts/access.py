@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -38,7 +39,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 class Caller:
     via: str  # "token", "session", "share" or "anonymous"
     scopes: set[str]
-    user: object | None = None
+    user: Any = None
     application_label: str = ""
     share_link_id: int | None = None
     allowed_collections: list[int] | None = field(default_factory=list)
@@ -159,7 +160,9 @@ def _share_caller(request: HttpRequest) -> Caller | None:
     # at once, not when the session ends.
     link = ShareLink.objects.filter(pk=link_id).first()
     if link is None or not link.is_active():
-        session.pop(SHARE_SESSION_KEY, None)
+        session.pop(  # type: ignore[union-attr]
+            SHARE_SESSION_KEY, None
+        )
         return None
     return Caller(
         via="share",

@@ -5,7 +5,8 @@ token may do what its scopes say, but never more than the user behind it
 (or, for a client-credentials token, the application's owner) may do now.
 """
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import Any
+
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.scopes import BaseScopes
 
@@ -34,7 +35,7 @@ PERMISSION_OF_SCOPE = {
 SHARE_PERMISSION = "accounts.share_studies"
 
 
-def scopes_of_user(user: AbstractBaseUser | AnonymousUser | None) -> list[str]:
+def scopes_of_user(user: Any) -> list[str]:
     if user is None or not user.is_active:
         return []
     return [scope for scope, perm in PERMISSION_OF_SCOPE.items() if user.has_perm(perm)]

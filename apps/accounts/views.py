@@ -75,8 +75,8 @@ def links(request: HttpRequest) -> HttpResponse:
             user,
             study_uid,
             hours=hours,
-            collections=request.allowed_collections,
-            note=str(body.get("note", "")),  # type: ignore[attr-defined]
+            collections=request.allowed_collections,  # type: ignore[attr-defined]
+            note=str(body.get("note", "")),
         )
     except share.ShareError as exc:
         return _error(HTTPStatus.BAD_REQUEST, str(exc))

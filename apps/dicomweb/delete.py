@@ -38,10 +38,8 @@ def resource(
 
     request.audit_study_uids = [deleted.study_uid]  # type: ignore[attr-defined]
     request.audit_patient_id = deleted.patient_id  # type: ignore[attr-defined]
-    request.audit_detail = (
-        f"{deleted.instances} instance(s), {deleted.series} series removed"
-        + (  # type: ignore[attr-defined]
-            "; study removed" if deleted.study_removed else ""
-        )
-    )
+    detail = f"{deleted.instances} instance(s), {deleted.series} series removed"
+    if deleted.study_removed:
+        detail += "; study removed"
+    request.audit_detail = detail  # type: ignore[attr-defined]
     return HttpResponse(status=HTTPStatus.NO_CONTENT)

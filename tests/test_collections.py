@@ -250,3 +250,25 @@ def test_sql_like_query_values_match_literally(
     assert by_id.status_code == 200
     assert by_id.json() == []
     assert Study.objects.count() == 4
+
+
+def test_an_administrator_assigns_a_study_to_collections_in_the_admin(
+    archive_admin, collections
+):
+    from django.test import Client
+
+    ingest_file(sample("CT_small.dcm"))
+    study = Study.objects.get()
+    archive_admin.is_staff = True
+    archive_admin.save()
+    client = Client()
+    client.force_login(archive_admin)
+
+    response = client.post(
+        f"/admin/archive/study/{study.pk}/change/",
+        {"collections": [collections["oncology"].pk, collections["cardiology"].pk]},
+    )
+
+    assert response.status_code == 302
+    assert _collections_of(CT_STUDY) == ["cardiology", "oncology"]
+    assert Study.objects.get().study_description == study.study_description

@@ -272,3 +272,46 @@ def test_an_administrator_assigns_a_study_to_collections_in_the_admin(
     assert response.status_code == 302
     assert _collections_of(CT_STUDY) == ["cardiology", "oncology"]
     assert Study.objects.get().study_description == study.study_description
+
+
+def test_storing_into_a_study_outside_the_senders_reach_is_refused(
+    collections, tmp_path
+):
+    from apps.archive.ingest import IngestError
+    from apps.archive.status import Status
+
+    ingest_file(sample("CT_small.dcm"), collection_ids=[collections["oncology"].pk])
+    intruder = variant(
+        tmp_path, "CT_small.dcm", sop_uid="1.2.826.0.1.3680043.8.498.3001"
+    )
+
+    with pytest.raises(IngestError) as refused:
+        ingest_file(
+            intruder,
+            collection_ids=[collections["cardiology"].pk],
+            reach=[collections["cardiology"].pk],
+        )
+    allowed = ingest_file(
+        intruder,
+        collection_ids=[collections["oncology"].pk],
+        reach=[collections["oncology"].pk],
+    )
+
+    assert refused.value.status is Status.NOT_AUTHORIZED
+    assert (
+        refused.value.reason
+        == "the study exists and is outside the sender's collections"
+    )
+    assert _collections_of(CT_STUDY) == ["oncology"]
+    assert allowed.identity.sop_uid == "1.2.826.0.1.3680043.8.498.3001"
+    assert Study.objects.get().number_of_instances == 2
+
+
+def test_a_sender_may_create_new_studies_in_its_reach(collections):
+    ingest_file(
+        sample("MR_small.dcm"),
+        collection_ids=[collections["cardiology"].pk],
+        reach=[collections["cardiology"].pk],
+    )
+
+    assert _collections_of(MR_STUDY) == ["cardiology"]

@@ -90,8 +90,13 @@ def ingest_file(
     expected_study_uid: str | None = None,
     collection_ids: Iterable[int] = (),
     duplicate_policy: str | None = None,
+    reach: list[int] | None = None,
 ) -> IngestResult:
     """Store one PS3.10 file.
+
+    `reach`: the sender's collections (None = unrestricted). An instance
+    for an existing study outside them is refused, so that storing into a
+    study cannot add the sender's collections to it and open it to them.
 
     `owned`: the file is a temporary file in the store's receiving area
     (storage.new_temp_file / spool) and is moved into place; otherwise it is
@@ -106,6 +111,7 @@ def ingest_file(
             expected_study_uid=expected_study_uid,
             collection_ids=list(collection_ids),
             policy=duplicate_policy or settings.PACSWEB_DUPLICATE_POLICY,
+            reach=reach,
         )
     finally:
         temp_path.unlink(missing_ok=True)
@@ -118,6 +124,7 @@ def _ingest(
     expected_study_uid: str | None,
     collection_ids: list[int],
     policy: str,
+    reach: list[int] | None = None,
 ) -> IngestResult:
     try:
         parsed = read_header(temp_path)
@@ -129,6 +136,13 @@ def _ingest(
         raise IngestError(
             Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
             f"StudyInstanceUID {identity.study_uid} does not match the target study {expected_study_uid}",
+            identity.sop_class_uid,
+            identity.sop_uid,
+        )
+    if reach is not None and _outside_reach(identity.study_uid, reach):
+        raise IngestError(
+            Status.NOT_AUTHORIZED,
+            "the study exists and is outside the sender's collections",
             identity.sop_class_uid,
             identity.sop_uid,
         )
@@ -196,6 +210,11 @@ def _ingest(
     if replaced_path:
         storage.remove(replaced_path)
     return IngestResult(outcome, identity, instance_id)
+
+
+def _outside_reach(study_uid: str, reach: list[int]) -> bool:
+    existing = Study.objects.filter(study_instance_uid=study_uid)
+    return existing.exists() and not existing.filter(collections__in=reach).exists()
 
 
 def _identity(ds: Dataset) -> Identity:

@@ -1,3 +1,4 @@
+import json
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
@@ -315,3 +316,37 @@ def test_a_sender_may_create_new_studies_in_its_reach(collections):
     )
 
     assert _collections_of(MR_STUDY) == ["cardiology"]
+
+
+def test_a_user_granted_one_collection_retrieves_only_its_studies(
+    client, four_studies, clinician
+):
+    mine = bearer(make_token(clinician, "read"))
+
+    own = client.get(f"/dicomweb/studies/{CT_STUDY}/metadata", **mine)
+    other = client.get(f"/dicomweb/studies/{MR_STUDY}/metadata", **mine)
+    other_frames = client.get(
+        f"/dicomweb/studies/{MR_STUDY}",
+        HTTP_ACCEPT='multipart/related; type="application/dicom"; transfer-syntax=*',
+        **mine,
+    )
+    absent = client.get("/dicomweb/studies/1.2.840.99.404/metadata", **mine)
+
+    assert own.status_code == 200
+    assert json.loads(b"".join(own.streaming_content))[0]["00100020"]["Value"] == [
+        "1CT1"
+    ]
+    assert other.status_code == other_frames.status_code == absent.status_code == 404
+    assert other.content == absent.content
+
+
+@pytest.mark.parametrize("uid", ["..", "1.2.3%2F..%2F..", "1.2.3;DROP", "%00"])
+def test_hostile_uids_in_retrieve_paths_are_rejected(
+    client, four_studies, archive_admin, uid
+):
+    response = client.get(
+        f"/dicomweb/studies/{uid}/metadata", **bearer(make_token(archive_admin, "read"))
+    )
+
+    assert response.status_code in (400, 404)
+    assert b"CompressedSamples" not in response.content

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ class PayloadTooLarge(DicomWebError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class LengthRequired(DicomWebError):
+    status = HTTPStatus.LENGTH_REQUIRED
+
+
 def error_response(status: int, reason: str) -> HttpResponse:
     response = JsonResponse(
         {"status": int(status), "reason": reason}, status=int(status)
@@ -59,9 +64,9 @@ def error_response(status: int, reason: str) -> HttpResponse:
     return response
 
 
-def handle_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def handle_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except DicomWebError as exc:

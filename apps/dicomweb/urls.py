@@ -9,7 +9,8 @@ sets request.allowed_collections and writes the audit event.
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -27,9 +28,9 @@ stores = require(scopes.STORE, audit.STORE)
 deletes = require(scopes.DELETE, audit.DELETE)
 
 
-def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def by_method(**views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @csrf_exempt
-    def dispatch(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def dispatch(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         view = views.get(request.method.lower() if request.method else "")
         if view is None:
             return HttpResponseNotAllowed([m.upper() for m in views])

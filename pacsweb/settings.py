@@ -210,10 +210,10 @@ MIDDLEWARE += [
     "apps.accounts.middleware.SecurityHeadersMiddleware",
     "apps.accounts.middleware.AdminAuditMiddleware",
 ]
-REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
-    "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
-    "rest_framework.authentication.SessionAuthentication",
-]
+# API views sit behind the URL-level guard (apps/accounts/access.py); DRF
+# takes the caller it found and refuses views that no guard wrapped.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["apps.accounts.drf.GuardedCaller"]
+REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] = ["apps.accounts.drf.PassedTheGuard"]
 
 # Named so that migrations can refer to the (not swapped) application model.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

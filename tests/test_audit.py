@@ -244,12 +244,18 @@ def test_events_are_forwarded_as_rfc5424_syslog(settings):
     assert rest.endswith("] retrieve success by clara")
 
 
-def test_retrieving_a_study_of_many_instances_writes_one_row(client, archive_admin, tmp_path):
+def test_retrieving_a_study_of_many_instances_writes_one_row(
+    client, archive_admin, tmp_path
+):
     from tests.security_samples import variant
 
     ingest_file(sample("CT_small.dcm"))
     for n in range(1, 6):
-        ingest_file(variant(tmp_path, "CT_small.dcm", sop_uid=f"1.2.826.0.1.3680043.8.498.4000.{n}"))
+        ingest_file(
+            variant(
+                tmp_path, "CT_small.dcm", sop_uid=f"1.2.826.0.1.3680043.8.498.4000.{n}"
+            )
+        )
 
     response = client.get(
         f"/dicomweb/studies/{CT_STUDY}",
@@ -262,4 +268,8 @@ def test_retrieving_a_study_of_many_instances_writes_one_row(client, archive_adm
     # Each UID appears twice per file: in the meta header and the data set.
     assert body.count(b"1.2.826.0.1.3680043.8.498.4000.") == 2 * 5
     event = AuditEvent.objects.get()
-    assert (event.action, event.study_uids, event.status_code) == ("retrieve", CT_STUDY, 200)
+    assert (event.action, event.study_uids, event.status_code) == (
+        "retrieve",
+        CT_STUDY,
+        200,
+    )

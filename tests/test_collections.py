@@ -1,4 +1,5 @@
 import json
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory

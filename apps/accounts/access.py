@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import URLPattern, URLResolver
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 
 from apps.accounts import audit, reach, scopes
@@ -274,3 +275,33 @@ def _audit(
         logger.exception(
             "could not write the audit event for %s %s", request.method, request.path
         )
+
+
+def guard_patterns(patterns: list, scope: str, action: str = audit.ACCESS) -> list:
+    """URL patterns with every view wrapped by `require(scope, action)`.
+
+    For included URL confs whose views are not written with the guard in
+    mind (the DRF API): `include(guard_patterns(module.urlpatterns, ...))`.
+    """
+    guarded: list = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            guarded.append(
+                URLResolver(
+                    entry.pattern,
+                    guard_patterns(entry.url_patterns, scope, action),
+                    entry.default_kwargs,
+                    entry.app_name,
+                    entry.namespace,
+                )
+            )
+        else:
+            guarded.append(
+                URLPattern(
+                    entry.pattern,
+                    require(scope, action)(entry.callback),
+                    entry.default_args,
+                    entry.name,
+                )
+            )
+    return guarded

@@ -1,0 +1,33 @@
+"""A URL conf with one DRF view, guarded and unguarded, for tests/test_auth_api.py."""
+
+from django.urls import include, path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import audit, scopes
+from apps.accounts.access import guard_patterns
+
+
+class Echo(APIView):
+    def get(self, request):
+        return Response(
+            {
+                "user": request.user.get_username(),
+                "collections": getattr(
+                    request._request, "allowed_collections", "unset"
+                ),
+            }
+        )
+
+    def post(self, request):
+        return Response({"posted": request.data}, status=201)
+
+
+api_patterns = [path("echo", Echo.as_view())]
+
+urlpatterns = [
+    path(
+        "api/", include(guard_patterns(api_patterns, scopes.ADMIN, audit.DIMSE_ADMIN))
+    ),
+    path("unguarded/", include(api_patterns)),
+]

@@ -3,8 +3,8 @@
 pacsweb.E001  DEBUG on in production
 pacsweb.E002  no DJANGO_SECRET_KEY in production
 pacsweb.E003  anonymous read on in production
-pacsweb.W001  AE title longer than 16 characters (PS3.5 6.2, VR AE)
 pacsweb.W002  storage directory not writable
+(The AE title is checked by the DIMSE app: dimse.E001, dimse.E002.)
 In production (PACSWEB_PRODUCTION=1) the W ids are reported as errors,
 keeping their ids, so a bad deployment does not start.
 """
@@ -49,20 +49,6 @@ def check_production_settings(app_configs, **kwargs) -> list[CheckMessage]:
             )
         )
     return problems
-
-
-@register(deploy=False)
-def check_ae_title(app_configs, **kwargs) -> list[CheckMessage]:
-    title = settings.PACSWEB_AE_TITLE
-    if len(title) > 16 or not title.strip():
-        return [
-            _problem(
-                "pacsweb.W001",
-                f"PACSWEB_AE_TITLE {title!r} is not a valid AE title.",
-                "Use 1 to 16 characters (PS3.5 6.2, VR AE).",
-            )
-        ]
-    return []
 
 
 @register(deploy=False)

@@ -69,5 +69,20 @@ def copy_sample(tmp_path: Path):
     return copy
 
 
+@pytest.fixture
+def dicom_listener(transactional_db):
+    """The DICOM listener, in this process on a free loopback port; its port.
+
+    Handlers run in the listener's threads with their own database
+    connections, hence the committed (transactional) test database.
+    """
+    from apps.dimse.listener import Listener
+
+    listener = Listener(host="127.0.0.1", port=0)
+    _, port = listener.start()
+    yield port
+    listener.stop(grace_seconds=5)
+
+
 # Personas, tokens and clients for access-control tests (tests/personas.py).
 pytest_plugins = ["tests.personas"]

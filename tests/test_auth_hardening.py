@@ -56,18 +56,6 @@ def test_the_embedded_set_up_passes_the_production_checks(settings):
     assert checks.check_production_settings(None) == []
 
 
-def test_an_ae_title_over_16_characters_is_reported(settings):
-    settings.PACSWEB_AE_TITLE = "A_VERY_LONG_AE_TITLE"
-
-    found = checks.check_ae_title(None)
-
-    assert [(type(m), m.id) for m in found] == [(Warning, "pacsweb.W001")]
-    settings.PRODUCTION = True
-    assert [(type(m), m.id) for m in checks.check_ae_title(None)] == [
-        (Error, "pacsweb.W001")
-    ]
-
-
 def test_an_unwritable_storage_directory_is_reported(settings, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -70,10 +70,16 @@ def copy_to_temp(source: Path) -> Path:
     return path
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def path_for(study_uid: str, series_uid: str, sop_uid: str) -> str:
-    digest = hashlib.sha256(
-        f"{study_uid}\\{series_uid}\\{sop_uid}".encode()
-    ).hexdigest()
+    digest = hashlib.sha256(f"{study_uid}\\{series_uid}\\{sop_uid}".encode()).hexdigest()
     return f"{digest[:2]}/{digest[2:4]}/{digest}-{secrets.token_hex(4)}.dcm"
 
 
@@ -115,9 +121,7 @@ def open_stored(relative: str) -> BinaryIO:
     return open(absolute(relative), "rb")
 
 
-def iter_stored(
-    relative: str, start: int = 0, length: int | None = None
-) -> Iterator[bytes]:
+def iter_stored(relative: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
     """Stream a stored file (or a byte range of it) in chunks."""
     with open_stored(relative) as handle:
         handle.seek(start)

@@ -273,3 +273,36 @@ def test_retrieving_a_study_of_many_instances_writes_one_row(
         CT_STUDY,
         200,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_c_store_association_is_one_row_naming_the_ae_and_the_studies(
+    dicom_listener, tmp_path
+):
+    from tests.dimse_support import storescu
+
+    sent = storescu(
+        dicom_listener,
+        [sample("CT_small.dcm"), sample("MR_small.dcm"), sample("rtplan.dcm")],
+        tmp_path,
+        "-aet",
+        "MODALITY_7",
+    )
+
+    assert sent.returncode == 0, sent.stderr
+    event = AuditEvent.objects.get()
+    assert (event.action, event.outcome, event.ae_title, event.address) == (
+        "store",
+        "success",
+        "MODALITY_7",
+        "127.0.0.1",
+    )
+    assert sorted(event.study_uids.split("\\")) == sorted(
+        [
+            CT_STUDY,
+            "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457",
+            "1.22.333.4.555555.6.7777777777777777777777777777",
+        ]
+    )
+    assert event.detail == "3 instance(s) stored, 0 refused"
+    assert event.resource == "C-STORE to PACSWEB"

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 from django.apps import apps
-from django.core.checks import Error, Warning
+from django.core.checks import Error
 
 from pacsweb import checks
 from tests.personas import bearer, make_token

@@ -14,6 +14,7 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
+from apps.accounts import dimse_audit
 from apps.dimse import echo, receive, store
 from apps.dimse.service import Service
 
@@ -48,6 +49,8 @@ def _log_rejected(event: Event) -> None:
 ASSOCIATION_HANDLERS = [
     (evt.EVT_ACCEPTED, _log_accepted),
     (evt.EVT_REJECTED, _log_rejected),
+    # One audit event per association that stored (apps/accounts).
+    *dimse_audit.HANDLERS,
 ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import URLPattern, URLResolver
 from oauth2_provider.oauth2_backends import get_oauthlib_core
@@ -57,16 +58,18 @@ class Refusal(Exception):
 
 def require(
     scope: str, action: str = audit.ACCESS, *, page: bool = False
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Guard a view with a scope; `page=True` for HTML pages (sign-in redirect)."""
     if scope not in scopes.SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(
+        view: Callable[..., HttpResponseBase],
+    ) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
         def guarded(
             request: HttpRequest, *args: object, **kwargs: object
-        ) -> HttpResponse:
+        ) -> HttpResponseBase:
             try:
                 caller = identify(request)
                 if caller is None:

@@ -199,6 +199,9 @@ LOGGING = {
         # not bytes.
         "pynetdicom": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        # A thumbnail task runs after every ingest; Celery logs each success
+        # at INFO. Failures still come through at ERROR.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
@@ -214,6 +217,14 @@ PACSWEB_SWEEP_INTERVAL_SECONDS = env_int("PACSWEB_SWEEP_INTERVAL_SECONDS", 3600,
 CELERY_BEAT_SCHEDULE = {
     "sweep-storage": {"task": "archive.sweep_storage", "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS)},
 }
+
+# --- Pixel services (apps/dicomweb: frames, rendered, thumbnails) ----------
+
+# Thumbnails fit in a square of this many pixels unless a viewport is given.
+PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
+# Where series thumbnails are cached; empty: "thumbnails" beside the
+# storage directory (never inside it, where every file is an instance).
+PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")
 
 # --- Security: authentication, access, audit (docs/security.md) -----------
 

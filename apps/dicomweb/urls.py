@@ -2,9 +2,10 @@
 
 Some resources take several methods from different transactions (GET
 /studies searches, POST /studies stores); `by_method` sends each method to
-its view and answers 405 for the rest. Every view is wrapped at this level
-by `require(scope, audit action)`, which authenticates, checks the scope,
-sets request.allowed_collections and writes the audit event.
+its view and answers 405 for the rest. Every view is wrapped here by the
+security guard (apps/accounts/access.py) with the scope it needs and the
+audit action it is: the guard authenticates, checks the scope, sets
+request.allowed_collections and writes one audit event.
 """
 
 from collections.abc import Callable
@@ -16,11 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts import audit, scopes
 from apps.accounts.access import require
-from apps.dicomweb import delete, retrieve, search, store
+from apps.dicomweb import delete, rendered, retrieve, retrieve_frames, search, store
 
 S = "studies/<str:study>"
 SE = S + "/series/<str:series>"
 IN = SE + "/instances/<str:instance>"
+FR = IN + "/frames/<str:frame_list>"
 
 query = require(scopes.READ, audit.QUERY)
 read = require(scopes.READ, audit.RETRIEVE)
@@ -28,13 +30,9 @@ stores = require(scopes.STORE, audit.STORE)
 deletes = require(scopes.DELETE, audit.DELETE)
 
 
-def by_method(
-    **views: Callable[..., HttpResponseBase],
-) -> Callable[..., HttpResponseBase]:
+def by_method(**views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @csrf_exempt
-    def dispatch(
-        request: HttpRequest, *args: object, **kwargs: object
-    ) -> HttpResponseBase:
+    def dispatch(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         view = views.get(request.method.lower() if request.method else "")
         if view is None:
             return HttpResponseNotAllowed([m.upper() for m in views])
@@ -52,6 +50,7 @@ urlpatterns = [
     path(S + "/instances", by_method(get=query(search.instances))),
     path(SE + "/instances", by_method(get=query(search.instances))),
     # WADO-RS (10.4), STOW-RS to a study, and DELETE of a resource
+    # (apps/dicomweb/delete.py)
     path(
         S,
         by_method(
@@ -66,4 +65,14 @@ urlpatterns = [
     path(IN, by_method(get=read(retrieve.instance), delete=deletes(delete.resource))),
     path(IN + "/metadata", by_method(get=read(retrieve.instance_metadata))),
     path(IN + "/bulkdata/<path:tag_path>", by_method(get=read(retrieve.bulkdata))),
+    path(FR, by_method(get=read(retrieve_frames.frames_view))),
+    # Rendered and thumbnail resources (10.4.1.1.3, 10.4.1.1.4)
+    path(S + "/rendered", by_method(get=read(rendered.study_rendered))),
+    path(SE + "/rendered", by_method(get=read(rendered.series_rendered))),
+    path(IN + "/rendered", by_method(get=read(rendered.instance_rendered))),
+    path(FR + "/rendered", by_method(get=read(rendered.frames_rendered))),
+    path(S + "/thumbnail", by_method(get=read(rendered.study_thumbnail))),
+    path(SE + "/thumbnail", by_method(get=read(rendered.series_thumbnail))),
+    path(IN + "/thumbnail", by_method(get=read(rendered.instance_thumbnail))),
+    path(FR + "/thumbnail", by_method(get=read(rendered.frames_thumbnail))),
 ]

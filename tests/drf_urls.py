@@ -24,10 +24,22 @@ class Echo(APIView):
 
 
 api_patterns = [path("echo", Echo.as_view())]
+mixed_patterns = [
+    path("worklist/echo", Echo.as_view()),
+    path("remote-aes/echo", Echo.as_view()),
+]
+
+
+def scope_of_route(route: str) -> tuple[str, str]:
+    if route.lstrip("^").startswith("worklist/"):
+        return scopes.WORKLIST, audit.WORKLIST
+    return scopes.ADMIN, audit.DIMSE_ADMIN
+
 
 urlpatterns = [
     path(
         "api/", include(guard_patterns(api_patterns, scopes.ADMIN, audit.DIMSE_ADMIN))
     ),
     path("unguarded/", include(api_patterns)),
+    path("mixed/", include(guard_patterns(mixed_patterns, scope_of_route))),
 ]

@@ -1,4 +1,5 @@
 import socket
+import time
 from datetime import datetime
 
 import pytest
@@ -290,6 +291,11 @@ def test_a_c_store_association_is_one_row_naming_the_ae_and_the_studies(
     )
 
     assert sent.returncode == 0, sent.stderr
+    # The listener writes the row when it sees the release, which can be
+    # just after storescu has exited.
+    deadline = time.monotonic() + 10
+    while not AuditEvent.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     event = AuditEvent.objects.get()
     assert (event.action, event.outcome, event.ae_title, event.address) == (
         "store",

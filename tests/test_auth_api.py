@@ -53,3 +53,18 @@ def test_a_drf_view_that_no_guard_wrapped_refuses_everybody(client, archive_admi
     )
 
     assert response.status_code == 401
+
+
+def test_a_router_mixing_areas_gets_each_routes_scope(client, technologist):
+    token = bearer(make_token(technologist, "read store worklist"))
+
+    worklist = client.get("/mixed/worklist/echo", **token)
+    remote_aes = client.get("/mixed/remote-aes/echo", **token)
+
+    assert worklist.status_code == 200
+    assert worklist.json()["user"] == "theo"
+    assert remote_aes.status_code == 403
+    assert [e.action for e in AuditEvent.objects.order_by("id")] == [
+        "worklist",
+        "dimse-admin",
+    ]

@@ -280,31 +280,40 @@ def _audit(
         )
 
 
-def guard_patterns(patterns: list, scope: str, action: str = audit.ACCESS) -> list:
+ScopeFor = Callable[[str], tuple[str, str]]
+
+
+def guard_patterns(
+    patterns: list, scope: str | ScopeFor, action: str = audit.ACCESS, prefix: str = ""
+) -> list:
     """URL patterns with every view wrapped by `require(scope, action)`.
 
     For included URL confs whose views are not written with the guard in
     mind (the DRF API): `include(guard_patterns(module.urlpatterns, ...))`.
+    `scope` may be a function of the route (e.g. "^worklist/...") that
+    returns (scope, action), for a router that mixes several areas.
     """
     guarded: list = []
     for entry in patterns:
+        route = prefix + str(entry.pattern)
         if isinstance(entry, URLResolver):
             guarded.append(
                 URLResolver(
                     entry.pattern,
-                    guard_patterns(entry.url_patterns, scope, action),
+                    guard_patterns(entry.url_patterns, scope, action, route),
                     entry.default_kwargs,
                     entry.app_name,
                     entry.namespace,
                 )
             )
-        else:
-            guarded.append(
-                URLPattern(
-                    entry.pattern,
-                    require(scope, action)(entry.callback),
-                    entry.default_args,
-                    entry.name,
-                )
+            continue
+        needed, act = scope(route) if callable(scope) else (scope, action)
+        guarded.append(
+            URLPattern(
+                entry.pattern,
+                require(needed, act)(entry.callback),
+                entry.default_args,
+                entry.name,
             )
+        )
     return guarded

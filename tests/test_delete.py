@@ -225,3 +225,24 @@ def test_a_session_delete_needs_the_csrf_token(two_series_study, archive_admin):
     assert refused.json()["reason"] == "CSRF check failed: CSRF token missing."
     assert accepted.status_code == 204
     assert not Study.objects.exists()
+
+
+def test_deleting_a_series_drops_its_cached_thumbnail(
+    client, archive_admin, django_capture_on_commit_callbacks
+):
+    from apps.dicomweb import thumbnails
+
+    ingest_file(sample("CT_small.dcm"))
+    token = make_token(archive_admin, "read delete")
+    series = Series.objects.get()
+    assert thumbnails.series_thumbnail(series.pk, CT_SERIES) is not None
+    cached = list(thumbnails.cache_root().rglob("*.jpg"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.delete(
+            f"/dicomweb/studies/{CT_STUDY}/series/{CT_SERIES}", **bearer(token)
+        )
+
+    assert response.status_code == 204
+    assert len(cached) == 1
+    assert not cached[0].exists()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from apps.archive import storage
+from apps.archive import signals, storage
 from apps.archive.models import Instance, Patient, Series, Study, StudyModality
 
 
@@ -61,7 +61,9 @@ def delete(
             instances = instances.filter(series__series_instance_uid=series_uid)
         if sop_uid is not None:
             instances = instances.filter(sop_instance_uid=sop_uid)
-        rows = list(instances.values_list("pk", "series_id", "storage_path"))
+        rows = list(
+            instances.values_list("pk", "series__series_instance_uid", "storage_path")
+        )
         if not rows and (series_uid is not None or sop_uid is not None):
             raise NothingToDelete(sop_uid or series_uid)
 
@@ -80,7 +82,8 @@ def delete(
         else:
             _correct_study(study)
         paths = [path for _, _, path in rows]
-        transaction.on_commit(lambda: _remove_files(paths))
+        touched = sorted({uid for _, uid, _ in rows})
+        transaction.on_commit(lambda: _after_commit(paths, touched))
 
     return Deleted(
         study_uid=study_uid,
@@ -121,6 +124,8 @@ def _correct_patient(patient: Patient) -> None:
         patient.delete()
 
 
-def _remove_files(paths: list[str]) -> None:
+def _after_commit(paths: list[str], series_uids: list[str]) -> None:
     for path in paths:
         storage.remove(path)
+    # Derived data kept elsewhere (thumbnails) goes with them.
+    signals.instances_deleted.send(sender=Instance, series_uids=series_uids)

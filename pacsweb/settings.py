@@ -226,6 +226,19 @@ PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
 # storage directory (never inside it, where every file is an instance).
 PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")
 
+# --- DIMSE Query/Retrieve, worklist and MPPS (apps/dimse, apps/worklist) ---
+
+# Refuse associations whose calling AE title is not a RemoteAE (A-ASSOCIATE-RJ,
+# "calling AE title not recognized"). Off only in the embedded demo, so that
+# storescu/findscu work against a fresh clone without set-up.
+PACSWEB_REQUIRE_KNOWN_AE = env_bool("PACSWEB_REQUIRE_KNOWN_AE", PRODUCTION)
+# Seconds an SCU waits for association, DIMSE responses and the network.
+PACSWEB_DIMSE_TIMEOUT = env_int("PACSWEB_DIMSE_TIMEOUT", 30, minimum=1)
+# SCU jobs: how often a network failure is retried, and the first backoff in
+# seconds (doubled on each retry).
+PACSWEB_JOB_RETRIES = env_int("PACSWEB_JOB_RETRIES", 3, minimum=0)
+PACSWEB_JOB_RETRY_BACKOFF = env_int("PACSWEB_JOB_RETRY_BACKOFF", 10, minimum=0)
+
 # --- Security: authentication, access, audit (docs/security.md) -----------
 
 AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LockoutModelBackend"]

@@ -41,13 +41,27 @@ def _routes(patterns, prefix=""):
             yield route
 
 
+REGEX_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
+
+
 def _url(route: str) -> str:
+    """A concrete URL for a route, with plausible values in its parameters."""
+
     def value(match: re.Match) -> str:
-        if match["conv"] == "int":
+        conv = match.groupdict().get("conv")
+        if conv == "drf_format_suffix":
+            return ".json"
+        if match["name"] == "format":
+            return "json"
+        if conv == "int" or match["name"] == "pk":
             return "1"
         return SAMPLE_VALUES.get(match["name"], "1.2.3")
 
-    return "/" + CONVERTER.sub(value, route).lstrip("^").rstrip("$")
+    # Regex routes (DRF routers): fill the groups, drop the anchors.
+    url = REGEX_GROUP.sub(value, route)
+    url = CONVERTER.sub(value, url)
+    url = url.replace("^", "").replace("$", "").replace("/?", "/").replace("\\.", ".")
+    return "/" + url
 
 
 def protected_routes() -> list[str]:

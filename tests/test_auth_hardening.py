@@ -214,3 +214,22 @@ def test_a_request_that_no_guard_saw_reaches_no_study(rf):
     DenyByDefaultMiddleware(view)(rf.get("/somewhere"))
 
     assert seen == {"collections": [], "uids": []}
+
+
+def test_the_rest_api_gives_worklist_to_technologists_and_remote_aes_to_admins(
+    client, technologist, archive_admin, clinician
+):
+    from apps.dimse.models import RemoteAE
+
+    RemoteAE.objects.create(ae_title="CT01", host="10.1.2.3", port=104)
+    tech = bearer(make_token(technologist, "read store worklist"))
+    admin = bearer(make_token(archive_admin, "admin worklist"))
+    clin = bearer(make_token(clinician, "read"))
+
+    assert client.get("/api/worklist/requested-procedures/", **tech).json() == []
+    assert client.get("/api/remote-aes/", **tech).status_code == 403
+    assert client.get("/api/worklist/requested-procedures/", **clin).status_code == 403
+    assert [r["ae_title"] for r in client.get("/api/remote-aes/", **admin).json()] == [
+        "CT01"
+    ]
+    assert client.get("/api/worklist/requested-procedures/", **admin).status_code == 200

@@ -15,12 +15,14 @@ from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
 from apps.accounts import dimse_audit
-from apps.dimse import echo, receive, store
+from apps.dimse import access, echo, query_retrieve, receive, store
 from apps.dimse.service import Service
 
 logger = logging.getLogger(__name__)
 
-SERVICES: tuple[Service, ...] = (echo.SERVICE, store.SERVICE)
+# query_retrieve comes after store: it re-declares the storage contexts
+# with the roles C-GET needs.
+SERVICES: tuple[Service, ...] = (echo.SERVICE, store.SERVICE, query_retrieve.SERVICE)
 
 # On shutdown, associations in progress get this long to finish before they
 # are aborted. Aborting is safe (an unacknowledged instance is either fully
@@ -41,8 +43,12 @@ def _log_accepted(event: Event) -> None:
 
 def _log_rejected(event: Event) -> None:
     peer = event.assoc.requestor
-    logger.info(
-        "association rejected from %s at %s:%s", peer.ae_title, peer.address, peer.port
+    logger.warning(
+        "association rejected from %s at %s:%s: %s",
+        peer.ae_title,
+        peer.address,
+        peer.port,
+        access.rejection_reason(peer.ae_title),
     )
 
 
@@ -68,6 +74,7 @@ class Listener:
         self.ae.maximum_associations = settings.PACSWEB_DICOM_MAX_ASSOCIATIONS
         self.services = services
         self.server: ThreadedAssociationServer | None = None
+        access.install(self.ae)
 
         for service in services:
             for cx in service.contexts:

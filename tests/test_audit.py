@@ -312,3 +312,65 @@ def test_a_c_store_association_is_one_row_naming_the_ae_and_the_studies(
     )
     assert event.detail == "3 instance(s) stored, 0 refused"
     assert event.resource == "C-STORE to PACSWEB"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_c_find_and_c_get_are_recorded_once_per_request(dicom_listener, tmp_path):
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE, build_role, evt
+    from pynetdicom.sop_class import (
+        CTImageStorage,
+        StudyRootQueryRetrieveInformationModelFind,
+        StudyRootQueryRetrieveInformationModelGet,
+    )
+
+    ingest_file(sample("CT_small.dcm"))
+    ae = AE(ae_title="VIEWSTATION")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage)
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.PatientID = "1CT1"
+    query.StudyInstanceUID = ""
+    move = Dataset()
+    move.QueryRetrieveLevel = "STUDY"
+    move.StudyInstanceUID = CT_STUDY
+
+    assoc = ae.associate(
+        "127.0.0.1",
+        dicom_listener,
+        ae_title="PACSWEB",
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, lambda event: 0x0000)],
+    )
+    assert assoc.is_established
+    found = [
+        identifier
+        for _, identifier in assoc.send_c_find(
+            query, StudyRootQueryRetrieveInformationModelFind
+        )
+        if identifier is not None
+    ]
+    got = list(assoc.send_c_get(move, StudyRootQueryRetrieveInformationModelGet))
+    assoc.release()
+
+    assert [d.StudyInstanceUID for d in found] == [CT_STUDY]
+    assert got[-1][0].Status == 0x0000
+    find_event, get_event = AuditEvent.objects.order_by("id")
+    assert (
+        find_event.action,
+        find_event.outcome,
+        find_event.ae_title,
+        find_event.address,
+    ) == ("query", "success", "VIEWSTATION", "127.0.0.1")
+    assert find_event.query == "QueryRetrieveLevel=STUDY PatientID=1CT1"
+    assert find_event.patient_id == "1CT1"
+    assert find_event.detail == "1 match(es)"
+    assert (get_event.action, get_event.outcome, get_event.study_uid) == (
+        "retrieve",
+        "success",
+        CT_STUDY,
+    )
+    assert get_event.detail == "1 instance(s)"
+    assert get_event.resource == "C-GET to PACSWEB"

@@ -58,3 +58,41 @@ HANDLERS = [
     (evt.EVT_RELEASED, _association_ended),
     (evt.EVT_ABORTED, _association_ended),
 ]
+
+
+def identifier_text(identifier) -> str:
+    """The keys of a C-FIND/C-MOVE/C-GET identifier that carry a value."""
+    parts = []
+    for element in identifier:
+        if element.VR == "SQ" or element.value in (None, "", b""):
+            continue
+        parts.append(f"{element.keyword or element.tag}={element.value}")
+    return " ".join(parts)
+
+
+def record_request(
+    event: Event, action: str, *, outcome: str, status: int, detail: str = ""
+) -> None:
+    """One audit event for a C-FIND, C-MOVE or C-GET request."""
+    peer = event.assoc.requestor
+    identifier = event.identifier
+    study_uids = identifier.get("StudyInstanceUID", "") or ""
+    if isinstance(study_uids, str):
+        study_uids = [u for u in study_uids.split("\\") if u]
+    try:
+        audit.record(
+            action,
+            outcome=outcome,
+            status_code=status,
+            ae_title=peer.ae_title,
+            address=peer.address,
+            study_uids=[str(u) for u in study_uids],
+            patient_id=str(identifier.get("PatientID", "") or ""),
+            query=identifier_text(identifier),
+            resource=f"{type(event.request).__name__.replace('_', '-')} to {event.assoc.acceptor.ae_title}",
+            detail=detail,
+        )
+    except Exception:
+        logger.exception("could not write the audit event for %s", peer.ae_title)
+    finally:
+        close_old_connections()

@@ -34,4 +34,6 @@ urlpatterns = [
         ),
     ),
     path("", include("apps.accounts.urls")),
+    # Browser pages (sign-in, study list, study, upload, viewer).
+    path("", include("apps.viewer.urls")),
 ]

@@ -23,6 +23,9 @@ PASSWORD = "a-long-test-passphrase-91"
 # SQL statements: the token, the user's and the groups' permissions, the
 # collection grants, and the audit INSERT. Constant, whatever the answer.
 GUARD_QUERIES = 5
+# For a signed-in session: the permissions (two), the grants and the audit
+# INSERT; the session and user lookups are Django's own.
+SESSION_GUARD_QUERIES = 4
 
 
 def ensure_groups() -> None:
@@ -120,3 +123,11 @@ def archive_client(db) -> Client:
     user = make_user("archivist", "archive-admin")
     token = make_token(user, "read store delete worklist admin")
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def grant_everything(user: User) -> User:
+    """Make an existing user an archive-admin (every permission, every
+    collection), for tests of pages past the guard."""
+    ensure_groups()
+    user.groups.add(Group.objects.get(name="archive-admin"))
+    return user

@@ -5,7 +5,8 @@ import pydicom.data
 import pytest
 
 # Fixtures of the browser tests (chromium, page), shared by their modules.
-pytest_plugins = ["tests.browser_support"]
+# Browser fixtures; personas, tokens and clients for access-control tests.
+pytest_plugins = ["tests.browser_support", "tests.personas"]
 
 PYDICOM_DATA = Path(pydicom.data.__file__).parent
 TEST_FILES = PYDICOM_DATA / "test_files"
@@ -86,6 +87,3 @@ def dicom_listener(transactional_db):
     yield port
     listener.stop(grace_seconds=5)
 
-
-# Personas, tokens and clients for access-control tests (tests/personas.py).
-pytest_plugins = ["tests.personas"]

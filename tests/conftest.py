@@ -86,4 +86,3 @@ def dicom_listener(transactional_db):
     _, port = listener.start()
     yield port
     listener.stop(grace_seconds=5)
-

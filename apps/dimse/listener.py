@@ -14,6 +14,7 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
+from apps.accounts import dimse_audit
 from apps.dimse import access, echo, query_retrieve, receive, store
 from apps.dimse.service import Service
 
@@ -55,6 +56,8 @@ ASSOCIATION_HANDLERS = [
     (evt.EVT_ACCEPTED, _log_accepted),
     (evt.EVT_REJECTED, _log_rejected),
     (evt.EVT_CONN_CLOSE, receive.discard_partial_receive),
+    # One audit event per association that stored (apps/accounts).
+    *dimse_audit.HANDLERS,
 ]
 
 

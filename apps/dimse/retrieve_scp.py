@@ -16,6 +16,7 @@ from pynetdicom import build_context
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from apps.accounts import audit, dimse_audit
 from apps.archive import storage
 from apps.archive.models import Instance
 from apps.archive.status import QueryRetrieveStatus
@@ -145,10 +146,36 @@ def handle_move(event) -> Iterator:
 
 def _authorized_selection(event, calling: str) -> list[Instance] | RetrieveError:
     if not access.permitted(calling, "retrieve"):
-        return RetrieveError(
+        selected: list[Instance] | RetrieveError = RetrieveError(
             QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not retrieve"
         )
-    return _selected(event)
+    else:
+        selected = _selected(event)
+    # One audit event per request, not per instance sent (apps/accounts).
+    if isinstance(selected, RetrieveError):
+        outcome = (
+            audit.DENIED
+            if selected.status == QueryRetrieveStatus.NOT_AUTHORIZED
+            else audit.FAILURE
+        )
+        dimse_audit.record_request(
+            event,
+            audit.RETRIEVE,
+            outcome=outcome,
+            status=selected.status,
+            detail=str(selected),
+        )
+    else:
+        destination = getattr(event, "move_destination", None)
+        to = f" to {destination.strip()}" if destination else ""
+        dimse_audit.record_request(
+            event,
+            audit.RETRIEVE,
+            outcome=audit.SUCCESS,
+            status=0,
+            detail=f"{len(selected)} instance(s){to}",
+        )
+    return selected
 
 
 def move_contexts(instances: list[Instance]) -> list[PresentationContext]:

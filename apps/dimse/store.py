@@ -25,6 +25,7 @@ from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
+from apps.accounts import dimse_audit
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.status import Status
 from apps.dimse import access, receive
@@ -53,8 +54,9 @@ def handle_store(event: Event) -> Status | Dataset:
         return _failure(Status.OUT_OF_RESOURCES, "no space left to store the instance")
 
     try:
-        ingest_file(path, owned=True, source_ae_title=calling_ae)
+        result = ingest_file(path, owned=True, source_ae_title=calling_ae)
     except IngestError as exc:
+        dimse_audit.note_store(event.assoc, "", stored=False)
         # Refused data is logged because the sender usually shows the
         # operator nothing; ingest has already logged its own failures.
         if exc.status not in LOGGED_BY_INGEST:
@@ -69,6 +71,7 @@ def handle_store(event: Event) -> Status | Dataset:
     finally:
         # ingest_file consumes the file; this only matters if it never ran.
         path.unlink(missing_ok=True)
+    dimse_audit.note_store(event.assoc, result.identity.study_uid, stored=True)
     return Status.SUCCESS
 
 

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from pacsweb.env import env_bool, env_choice, env_int, env_list, env_path, env_str
 
@@ -201,3 +202,39 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Production topology: task queues, periodic work (issue 6) -------------
+
+# Queues by task name, so that a slow remote AE (dimse jobs) or a burst of
+# thumbnails cannot starve ingest side effects. The first matching pattern
+# wins; a worker serves the queues given to `celery worker -Q`.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "*thumbnail*": {"queue": "thumbnails"},
+    "apps.dimse.*": {"queue": "dimse"},
+    "apps.worklist.*": {"queue": "dimse"},
+    "apps.archive.*": {"queue": "ingest"},
+    "apps.dicomweb.*": {"queue": "ingest"},
+}
+PACSWEB_TASK_QUEUES = ("celery", "ingest", "dimse", "thumbnails")
+# A task not acknowledged within this many seconds (its worker died) is
+# delivered again by Redis; it must exceed the longest task run time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int(
+        "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1
+    ),
+}
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Where instance files live: "local" (PACSWEB_STORAGE_DIR) or "s3", an
+# S3-compatible bucket (apps/archive/objectstore.py). Receiving always
+# spools to PACSWEB_STORAGE_DIR/tmp. Credentials: AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, read by boto3 itself.
+PACSWEB_STORAGE_BACKEND = env_choice("PACSWEB_STORAGE_BACKEND", "local", ("local", "s3"))
+PACSWEB_S3_BUCKET = env_str("PACSWEB_S3_BUCKET", "")
+PACSWEB_S3_ENDPOINT_URL = env_str("PACSWEB_S3_ENDPOINT_URL", "")
+PACSWEB_S3_REGION = env_str("PACSWEB_S3_REGION", "us-east-1")
+PACSWEB_S3_PREFIX = env_str("PACSWEB_S3_PREFIX", "")
+if PACSWEB_STORAGE_BACKEND == "s3" and not PACSWEB_S3_BUCKET:
+    raise ImproperlyConfigured("PACSWEB_S3_BUCKET must be set when PACSWEB_STORAGE_BACKEND=s3")

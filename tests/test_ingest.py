@@ -38,7 +38,10 @@ def test_it_stores_a_ct_image_with_its_rows_and_metadata():
     assert instance.transfer_syntax_uid == "1.2.840.10008.1.2.1"
     assert _stored_bytes(instance) == sample("CT_small.dcm").read_bytes()
     metadata = json.loads(instance.metadata_json)
-    assert metadata["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "CompressedSamples^CT1"}]}
+    assert metadata["00100010"] == {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "CompressedSamples^CT1"}],
+    }
     assert metadata["00280030"]["Value"] == [0.661468, 0.661468]
     assert metadata["7FE00010"]["BulkDataURI"] == (
         f"{dicomjson.BULK_MARKER}studies/{CT_STUDY}/series/"
@@ -66,8 +69,14 @@ def test_it_keeps_study_and_series_counters_and_modalities_current():
     for study in Study.objects.all():
         assert study.number_of_instances == 1
         assert study.number_of_series == 1
-    assert sorted(StudyModality.objects.values_list("modality", flat=True)) == ["CT", "MR"]
-    assert set(Study.objects.values_list("modalities_in_study", flat=True)) == {"CT", "MR"}
+    assert sorted(StudyModality.objects.values_list("modality", flat=True)) == [
+        "CT",
+        "MR",
+    ]
+    assert set(Study.objects.values_list("modalities_in_study", flat=True)) == {
+        "CT",
+        "MR",
+    }
 
 
 def test_it_decodes_names_with_the_specific_character_set():
@@ -186,12 +195,17 @@ def test_it_stores_every_valid_sample_byte_identical(path: Path):
     instance = Instance.objects.get(pk=result.instance_id)
     assert _stored_bytes(instance) == path.read_bytes()
     json.loads(instance.metadata_json)  # valid JSON whatever the file held
-    for text in (instance.series.attributes_json, instance.series.study.attributes_json):
+    for text in (
+        instance.series.attributes_json,
+        instance.series.study.attributes_json,
+    ):
         json.loads(text)
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in all_samples() if p.name in REJECTED_SAMPLES], ids=lambda p: p.name
+    "path",
+    [p for p in all_samples() if p.name in REJECTED_SAMPLES],
+    ids=lambda p: p.name,
 )
 def test_it_rejects_every_broken_sample_and_stores_nothing(path: Path):
     with pytest.raises(IngestError) as caught:
@@ -229,7 +243,11 @@ def test_concurrent_ingest_of_one_new_study_creates_one_row_per_level(tmp_path: 
         thread.join()
 
     assert errors == []
-    assert (Patient.objects.count(), Study.objects.count(), Series.objects.count()) == (1, 1, 1)
+    assert (Patient.objects.count(), Study.objects.count(), Series.objects.count()) == (
+        1,
+        1,
+        1,
+    )
     study = Study.objects.get()
     assert (study.number_of_instances, study.number_of_series) == (8, 1)
     assert Series.objects.get().number_of_instances == 8

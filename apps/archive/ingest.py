@@ -21,7 +21,14 @@ from django.db.models import F
 from pydicom.dataset import Dataset
 
 from apps.archive import dicomjson, levels, storage
-from apps.archive.models import Collection, Instance, Patient, Series, Study, StudyModality
+from apps.archive.models import (
+    Collection,
+    Instance,
+    Patient,
+    Series,
+    Study,
+    StudyModality,
+)
 from apps.archive.parse import ParseError, read_header
 from apps.archive.status import Status
 from apps.archive.text import fold, normalize_date, normalize_time

@@ -91,6 +91,9 @@ class StudyModality(models.Model):
         ]
         indexes = [models.Index(fields=["modality", "study"], name="modality_study_idx")]
 
+    def __str__(self) -> str:
+        return self.modality
+
 
 class Series(models.Model):
     series_instance_uid = models.CharField(max_length=64, unique=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +48,33 @@ class PayloadTooLarge(DicomWebError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class LengthRequired(DicomWebError):
+    status = HTTPStatus.LENGTH_REQUIRED
+
+
 def error_response(status: int, reason: str) -> HttpResponse:
-    response = JsonResponse({"status": int(status), "reason": reason}, status=int(status))
+    response = JsonResponse(
+        {"status": int(status), "reason": reason}, status=int(status)
+    )
     # Header values must be latin-1; the JSON body carries the full text.
-    header_text = reason.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+    header_text = (
+        reason.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+    )
     response["Warning"] = f'299 pacsweb "{header_text[:200]}"'
     return response
 
 
-def handle_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def handle_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except DicomWebError as exc:
             return error_response(exc.status, exc.reason)
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
-            return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+            return error_response(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log"
+            )
 
     return wrapper

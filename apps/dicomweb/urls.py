@@ -7,7 +7,8 @@ its view and answers 405 for the rest.
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -18,9 +19,9 @@ SE = S + "/series/<str:series>"
 IN = SE + "/instances/<str:instance>"
 
 
-def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def by_method(**views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @csrf_exempt
-    def dispatch(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def dispatch(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         view = views.get(request.method.lower() if request.method else "")
         if view is None:
             return HttpResponseNotAllowed([m.upper() for m in views])

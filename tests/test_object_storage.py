@@ -5,17 +5,20 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.encaps import generate_frames
 
 from apps.archive import ingest, objectstore, storage
 from apps.archive.ingest import IngestError, Outcome, ingest_file
 from apps.archive.models import Instance
 from apps.archive.status import Status
 from tests.conftest import sample
+from tests.multipart_bodies import split_response
 from tests.s3_support import moto_server
 
 pytestmark = pytest.mark.django_db
 
 BUCKET = "pacsweb-test"
+ANY_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 
 
@@ -182,3 +185,62 @@ def test_stored_objects_lists_every_object_with_its_size(s3):
     }
     assert listed == expected
     assert storage.stat_stored("zz/zz/orphan.dcm").size == 5
+
+
+# --- WADO-RS reads objects the same way it reads files --------------------
+
+
+def _get(client, url: str, accept: str) -> tuple[str, bytes]:
+    response = client.get(url, HTTP_ACCEPT=accept)
+    assert response.status_code == 200, response.content[:300]
+    content = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    )
+    return response["Content-Type"], content
+
+
+def _instance_url(result) -> str:
+    ident = result.identity
+    return (
+        f"/dicomweb/studies/{ident.study_uid}/series/{ident.series_uid}"
+        f"/instances/{ident.sop_uid}"
+    )
+
+
+def test_wado_rs_retrieves_an_object_byte_identical(s3, client):
+    result = ingest_file(sample("CT_small.dcm"))
+
+    content_type, content = _get(client, _instance_url(result), ANY_DICOM)
+
+    [(_, data)] = split_response(content, content_type)
+    assert data == sample("CT_small.dcm").read_bytes()
+
+
+def test_wado_rs_reads_encapsulated_frames_from_an_object(s3, client):
+    result = ingest_file(sample("SC_rgb_rle_2frame.dcm"))
+    with open(sample("SC_rgb_rle_2frame.dcm"), "rb") as handle:
+        ds = pydicom.dcmread(handle)
+        expected = list(generate_frames(ds.PixelData, number_of_frames=2))
+
+    content_type, content = _get(
+        client,
+        _instance_url(result) + "/bulkdata/7FE00010",
+        'multipart/related; type="application/octet-stream"; transfer-syntax=*',
+    )
+
+    frames = [data for _, data in split_response(content, content_type)]
+    assert frames == expected and len(frames[0]) > 0
+
+
+def test_wado_rs_reads_bulk_data_inside_a_sequence_from_an_object(s3, client):
+    ds = pydicom.dcmread(sample("CT_small.dcm"))
+    ds.add_new(0x00091010, "OB", b"\x01\x02" * 700)  # above the inline size
+    path = storage.tmp_dir() / "private.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = ingest_file(path)
+
+    _, content = _get(
+        client, _instance_url(result) + "/bulkdata/00091010", "application/octet-stream"
+    )
+
+    assert content == b"\x01\x02" * 700

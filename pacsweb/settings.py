@@ -238,3 +238,9 @@ PACSWEB_S3_REGION = env_str("PACSWEB_S3_REGION", "us-east-1")
 PACSWEB_S3_PREFIX = env_str("PACSWEB_S3_PREFIX", "")
 if PACSWEB_STORAGE_BACKEND == "s3" and not PACSWEB_S3_BUCKET:
     raise ImproperlyConfigured("PACSWEB_S3_BUCKET must be set when PACSWEB_STORAGE_BACKEND=s3")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer fails a request within seconds (503)
+    # instead of holding a web thread or a DIMSE association indefinitely.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DATABASE_CONNECT_TIMEOUT", 5, minimum=1
+    )

@@ -67,3 +67,26 @@ def copy_sample(tmp_path: Path):
         return target
 
     return copy
+
+
+@pytest.fixture
+def task_worker(request, settings, storage_dir: Path, tmp_path: Path):
+    """Where tasks run: a real `celery worker` when a broker is configured.
+
+    With CELERY_BROKER_URL set, a worker process is started on the test
+    database and this test's store (the database is transactional, so the
+    worker sees committed rows) and stopped by PID afterwards; the fixture
+    gives it. Without a broker, tasks run in the test process and the
+    fixture gives None.
+    """
+    # Committed rows either way: ingest sends its signals, and so enqueues
+    # tasks, from transaction.on_commit.
+    request.getfixturevalue("transactional_db")
+    if not settings.CELERY_BROKER_URL:
+        yield None
+        return
+    from tests.celery_support import celery_worker, purge_queues
+
+    purge_queues()
+    with celery_worker(storage_dir, tmp_path) as worker:
+        yield worker

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from celery import Celery
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import RedisError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60
@@ -73,15 +75,19 @@ def purge_queues() -> None:
             channel.queue_purge(queue)
 
 
-def wait_for_ping(hostname: str, process: subprocess.Popen, timeout: float) -> None:
-    from pacsweb.celery import app
-
+def wait_for_ping(
+    hostname: str, process: subprocess.Popen, timeout: float, broker_url: str
+) -> None:
+    app = Celery(broker=broker_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"celery worker exited with {process.returncode}")
-        if app.control.ping(destination=[hostname], timeout=1.0):
-            return
+        try:
+            if app.control.ping(destination=[hostname], timeout=1.0):
+                return
+        except (ConnectionError, OSError, RedisError):
+            time.sleep(0.5)  # a broker that has just restarted
     raise RuntimeError(f"celery worker {hostname} did not answer a ping")
 
 
@@ -90,17 +96,23 @@ def celery_worker(
     storage_dir: Path,
     log_dir: Path,
     *,
+    database: str | None = None,
+    broker_url: str | None = None,
     env: dict[str, str] | None = None,
     queues: tuple[str, ...] | None = None,
 ) -> Iterator[Worker]:
-    """Start `celery -A pacsweb worker`, wait for its ping, stop it by PID."""
+    """Start `celery -A pacsweb worker`, wait for its ping, stop it by PID.
+
+    Database and broker default to the test run's own.
+    """
+    broker_url = broker_url or settings.CELERY_BROKER_URL
     hostname = f"test-{uuid.uuid4().hex[:8]}@127.0.0.1"
     log_path = log_dir / f"celery-{hostname.split('@')[0]}.log"
     worker_env = {
         **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
+        "DATABASE_URL": database or database_url(connection.settings_dict),
         "PACSWEB_STORAGE_DIR": str(storage_dir),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_BROKER_URL": broker_url,
         **(env or {}),
     }
     command = [
@@ -119,7 +131,7 @@ def celery_worker(
         )
     worker = Worker(process, hostname, log_path)
     try:
-        wait_for_ping(hostname, process, START_TIMEOUT)
+        wait_for_ping(hostname, process, START_TIMEOUT, broker_url)
         yield worker
     finally:
         stop(worker)

@@ -203,6 +203,19 @@ LOGGING = {
     },
 }
 
+# --- DICOM listener and storage sweep (apps/dimse, apps/archive/maintenance)
+
+# Temporary and orphan files younger than this may belong to an ingest in
+# flight in another process, so the sweep leaves them for a later run.
+PACSWEB_SWEEP_GRACE_SECONDS = env_int("PACSWEB_SWEEP_GRACE_SECONDS", 3600, minimum=0)
+PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int("PACSWEB_DICOM_MAX_ASSOCIATIONS", 10, minimum=1)
+# The sweep also runs on this period: under Celery beat where a broker is
+# set, inside the DICOM listener otherwise (the embedded set-up).
+PACSWEB_SWEEP_INTERVAL_SECONDS = env_int("PACSWEB_SWEEP_INTERVAL_SECONDS", 3600, minimum=60)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-storage": {"task": "archive.sweep_storage", "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS)},
+}
+
 # --- Production topology: task queues, periodic work (issue 6) -------------
 
 # Queues by task name, so that a slow remote AE (dimse jobs) or a burst of

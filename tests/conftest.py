@@ -70,6 +70,21 @@ def copy_sample(tmp_path: Path):
 
 
 @pytest.fixture
+def dicom_listener(transactional_db):
+    """The DICOM listener, in this process on a free loopback port; its port.
+
+    Handlers run in the listener's threads with their own database
+    connections, hence the committed (transactional) test database.
+    """
+    from apps.dimse.listener import Listener
+
+    listener = Listener(host="127.0.0.1", port=0)
+    _, port = listener.start()
+    yield port
+    listener.stop(grace_seconds=5)
+
+
+@pytest.fixture
 def task_worker(request, settings, storage_dir: Path, tmp_path: Path):
     """Where tasks run: a real `celery worker` when a broker is configured.
 

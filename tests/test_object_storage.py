@@ -244,3 +244,33 @@ def test_wado_rs_reads_bulk_data_inside_a_sequence_from_an_object(s3, client):
     )
 
     assert content == b"\x01\x02" * 700
+
+
+def test_the_sweep_removes_old_orphan_objects_and_keeps_stored_ones(s3):
+    from apps.archive.maintenance import sweep
+
+    ingest_file(sample("CT_small.dcm"))
+    kept = Instance.objects.get().storage_path
+    s3.put_object(Bucket=BUCKET, Key="instances/zz/zz/orphan.dcm", Body=b"12345")
+
+    young = sweep(grace_seconds=3600)
+    old = sweep(grace_seconds=0)
+
+    assert young.orphans_removed == []
+    assert old.orphans_removed == ["zz/zz/orphan.dcm"]
+    assert old.damaged == []
+    assert _keys(s3) == ["instances/" + kept]
+
+
+def test_the_sweep_reports_an_instance_whose_object_is_gone(s3):
+    from apps.archive.maintenance import sweep
+
+    ingest_file(sample("CT_small.dcm"))
+    instance = Instance.objects.get()
+    s3.delete_object(Bucket=BUCKET, Key="instances/" + instance.storage_path)
+
+    report = sweep(grace_seconds=0)
+
+    assert [(d.sop_instance_uid, d.problem) for d in report.damaged] == [
+        (CT_SOP, "is missing")
+    ]

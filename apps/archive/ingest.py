@@ -146,6 +146,9 @@ def _ingest(
         )
         instance_json = dict(sorted(instance_json.items()))
     size = temp_path.stat().st_size
+    # One sequential read of a file that was just written (page cache), so
+    # a later integrity check can tell a damaged file from a good one.
+    digest = storage.sha256_of(temp_path)
     relative = storage.path_for(identity.study_uid, identity.series_uid, identity.sop_uid)
 
     try:
@@ -158,7 +161,7 @@ def _ingest(
     replaced_path = None
     try:
         outcome, instance_id, replaced_path = _commit_rows(
-            ds, parsed, identity, instance_json, relative, size, source_ae_title, collection_ids, policy
+            ds, parsed, identity, instance_json, relative, size, digest, source_ae_title, collection_ids, policy
         )
     except IngestError:
         storage.remove(relative)
@@ -202,21 +205,21 @@ def _identity(ds: Dataset) -> Identity:
     return Identity(values["StudyInstanceUID"], values["SeriesInstanceUID"], sop_uid, sop_class)
 
 
-def _commit_rows(ds, parsed, identity, instance_json, relative, size, source_ae, collection_ids, policy):
+def _commit_rows(ds, parsed, identity, instance_json, relative, size, digest, source_ae, collection_ids, policy):
     # One retry: a concurrent ingest of the same new SOP instance makes our
     # insert fail on the unique constraint; the second pass sees its row and
     # applies the duplicate policy to it.
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _write_rows(ds, parsed, identity, instance_json, relative, size, source_ae, collection_ids, policy)
+                return _write_rows(ds, parsed, identity, instance_json, relative, size, digest, source_ae, collection_ids, policy)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _write_rows(ds, parsed, identity, instance_json, relative, size, source_ae, collection_ids, policy):
+def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, source_ae, collection_ids, policy):
     existing = Instance.objects.select_related("series__study").filter(sop_instance_uid=identity.sop_uid).first()
     replaced_path = None
     if existing is not None:
@@ -254,6 +257,7 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, source_ae, 
         pixel_data_offset=parsed.pixel_data.value_offset if parsed.pixel_data and parsed.pixel_data.value_offset >= 0 else None,
         pixel_data_length=parsed.pixel_data.length if parsed.pixel_data else None,
         file_size=size,
+        file_sha256=digest,
         storage_path=relative,
         metadata_json=dicomjson.dumps(instance_json),
         source_ae_title=source_ae[:16],

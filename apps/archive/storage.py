@@ -82,6 +82,14 @@ def copy_to_temp(source: Path) -> Path:
     return path
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def path_for(study_uid: str, series_uid: str, sop_uid: str) -> str:
     digest = hashlib.sha256(
         f"{study_uid}\\{series_uid}\\{sop_uid}".encode()

@@ -1,8 +1,8 @@
 """Celery tasks of the archive: thin wrappers around plain functions.
 
-Routed to the "ingest" queue (CELERY_TASK_ROUTES). Each is idempotent:
-importing a file twice stores it once (the duplicate policy keeps the
-first copy), so a redelivery after a worker died costs time, not data.
+Each is idempotent: importing a file twice stores it once (the duplicate
+policy keeps the first copy) and a second sweep finds nothing more to do,
+so a redelivery after a worker died costs time, not data.
 """
 
 from pathlib import Path
@@ -10,7 +10,14 @@ from pathlib import Path
 from celery import shared_task
 
 from apps.archive.ingest import IngestError, ingest_file
+from apps.archive.maintenance import sweep
 from pacsweb.tasks import RetryingTask, TransientError
+
+
+@shared_task(name="archive.sweep_storage")
+def sweep_storage() -> str:
+    """The storage sweep, scheduled by Celery beat where a broker runs."""
+    return sweep().summary()
 
 
 @shared_task(base=RetryingTask, ignore_result=False)

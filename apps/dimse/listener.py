@@ -1,0 +1,118 @@
+"""The DICOM listener: one pynetdicom AE serving every registered service.
+
+To add a DIMSE service, write a module that exposes a `SERVICE`
+(apps/dimse/service.py: its presentation contexts and its handlers wrapped
+in `guarded`) and add it to SERVICES below.
+"""
+
+import logging
+import time
+from typing import Any, cast
+
+from django.conf import settings
+from pynetdicom import AE, evt
+from pynetdicom.events import Event
+from pynetdicom.transport import ThreadedAssociationServer
+
+from apps.dimse import echo, receive, store
+from apps.dimse.service import Service
+
+logger = logging.getLogger(__name__)
+
+SERVICES: tuple[Service, ...] = (echo.SERVICE, store.SERVICE)
+
+# On shutdown, associations in progress get this long to finish before they
+# are aborted. Aborting is safe (an unacknowledged instance is either fully
+# stored or not at all); waiting spares peers a needless resend.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def _log_accepted(event: Event) -> None:
+    peer = event.assoc.requestor
+    logger.info(
+        "association accepted from %s at %s:%s (called %s)",
+        peer.ae_title,
+        peer.address,
+        peer.port,
+        event.assoc.acceptor.ae_title,
+    )
+
+
+def _log_rejected(event: Event) -> None:
+    peer = event.assoc.requestor
+    logger.info(
+        "association rejected from %s at %s:%s", peer.ae_title, peer.address, peer.port
+    )
+
+
+ASSOCIATION_HANDLERS = [
+    (evt.EVT_ACCEPTED, _log_accepted),
+    (evt.EVT_REJECTED, _log_rejected),
+]
+
+
+class Listener:
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        ae_title: str | None = None,
+        services: tuple[Service, ...] = SERVICES,
+    ) -> None:
+        self.host = settings.PACSWEB_DICOM_HOST if host is None else host
+        self.port = settings.PACSWEB_DICOM_PORT if port is None else port
+        self.ae = AE(ae_title or settings.PACSWEB_AE_TITLE)
+        self.ae.maximum_associations = settings.PACSWEB_DICOM_MAX_ASSOCIATIONS
+        self.services = services
+        self.server: ThreadedAssociationServer | None = None
+
+        for service in services:
+            for cx in service.contexts:
+                self.ae.add_supported_context(
+                    cx.abstract_syntax,
+                    list(cx.transfer_syntaxes),
+                    scu_role=cx.scu_role,
+                    scp_role=cx.scp_role,
+                )
+
+    def start(self) -> tuple[str, int]:
+        """Start serving in background threads; return the bound address."""
+        receive.enable_chunked_receive()
+        handlers: list[Any] = list(ASSOCIATION_HANDLERS)
+        handlers += [h for service in self.services for h in service.handlers]
+        # Non-blocking, start_server returns the running server.
+        server = cast(
+            ThreadedAssociationServer,
+            self.ae.start_server(
+                (self.host, self.port), block=False, evt_handlers=handlers
+            ),
+        )
+        self.server = server
+        host, port = server.server_address[:2]
+        logger.info(
+            "DICOM listener %s on %s:%s (%s)",
+            self.ae.ae_title,
+            host,
+            port,
+            ", ".join(service.name for service in self.services),
+        )
+        return str(host), int(port)
+
+    def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop accepting, let associations finish for a while, abort the rest."""
+        if self.server is None:
+            return
+        self.server.shutdown()
+        self.server = None
+
+        deadline = time.monotonic() + grace_seconds
+        while self.ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.1)
+        remaining = self.ae.active_associations
+        if remaining:
+            logger.warning(
+                "aborting %s association(s) still open at shutdown", len(remaining)
+            )
+        self.ae.shutdown()
+        for assoc in remaining:
+            assoc.join(timeout=grace_seconds)

@@ -1,0 +1,92 @@
+"""What a DIMSE service plugs into the listener, and the guard around it.
+
+A service is the presentation contexts it accepts plus the pynetdicom
+event handlers that answer them. Handlers are wrapped by `guarded`, which
+gives each DIMSE request what Django gives each HTTP request: fresh
+database connections, and an unexpected exception turned into one logged
+traceback and a failure status for the peer instead of pynetdicom's own
+default status (PS3.7 C: a failure status is always a valid answer).
+"""
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import close_old_connections
+from pynetdicom.events import EventType
+
+from apps.archive.status import Status
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Context:
+    """A presentation context the listener accepts (pynetdicom add_supported_context)."""
+
+    abstract_syntax: str
+    transfer_syntaxes: Sequence[str]
+    # SCP/SCU role selection (PS3.7 D.3.3.4), e.g. storage contexts that
+    # C-GET sends back over the same association.
+    scu_role: bool | None = None
+    scp_role: bool | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    contexts: Sequence[Context]
+    handlers: Sequence[tuple[EventType, Handler]]
+
+
+def guarded(failure_status: Status) -> Callable[[Handler], Handler]:
+    """Wrap a handler: fresh DB connections, exceptions become `failure_status`.
+
+    A plain handler returns a status; a generator handler (C-FIND, C-GET,
+    C-MOVE) yields (status, identifier) pairs, and gets one final
+    (failure_status, None) if it raises part-way.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        name = handler.__qualname__
+
+        if inspect.isgeneratorfunction(handler):
+
+            @functools.wraps(handler)
+            def generator_wrapper(event: Any, *args: Any) -> Iterator[Any]:
+                close_old_connections()
+                try:
+                    yield from handler(event, *args)
+                except Exception:
+                    logger.exception(
+                        "DIMSE handler %s failed; answering %s",
+                        name,
+                        failure_status.name,
+                    )
+                    yield failure_status, None
+                finally:
+                    close_old_connections()
+
+            return generator_wrapper
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, *args: Any) -> Any:
+            close_old_connections()
+            try:
+                return handler(event, *args)
+            except Exception:
+                logger.exception(
+                    "DIMSE handler %s failed; answering %s", name, failure_status.name
+                )
+                return failure_status
+            finally:
+                close_old_connections()
+
+        return wrapper
+
+    return decorate

@@ -1,5 +1,7 @@
 """While the database is unreachable, ingest answers a clear, retryable error."""
 
+import time
+
 import pytest
 from django.db import OperationalError
 
@@ -61,3 +63,19 @@ def test_qido_rs_answers_503_when_the_query_cannot_run(client, monkeypatch):
 
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
+
+
+def test_c_store_answers_out_of_resources_promptly(dicom_listener, database_down):
+    from tests.dimse_support import send_raw
+
+    started = time.monotonic()
+    answers = send_raw(dicom_listener, [sample("CT_small.dcm")])
+
+    assert answers == [
+        (
+            Status.OUT_OF_RESOURCES,
+            "the archive database is unavailable; try again later",
+        )
+    ]
+    assert time.monotonic() - started < 30
+    assert list(storage.all_stored()) == []

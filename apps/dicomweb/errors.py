@@ -79,7 +79,9 @@ def handle_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
         except (OperationalError, InterfaceError, ArchiveUnavailable):
             # The database is down or restarting: a clear, retryable 503
             # (PS3.18 8.6.1.2 "Service Unavailable"), not a 500 or a hang.
-            logger.warning("%s %s: archive database unavailable", request.method, request.path)
+            logger.warning(
+                "%s %s: archive database unavailable", request.method, request.path
+            )
             response = error_response(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "the archive database is unavailable; try again later",

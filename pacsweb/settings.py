@@ -200,6 +200,9 @@ LOGGING = {
         # not bytes.
         "pynetdicom": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        # A thumbnail task runs after every ingest; Celery logs each success
+        # at INFO. Failures still come through at ERROR.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
@@ -215,6 +218,27 @@ PACSWEB_SWEEP_INTERVAL_SECONDS = env_int("PACSWEB_SWEEP_INTERVAL_SECONDS", 3600,
 CELERY_BEAT_SCHEDULE = {
     "sweep-storage": {"task": "archive.sweep_storage", "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS)},
 }
+
+# --- Pixel services (apps/dicomweb: frames, rendered, thumbnails) ----------
+
+# Thumbnails fit in a square of this many pixels unless a viewport is given.
+PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
+# Where series thumbnails are cached; empty: "thumbnails" beside the
+# storage directory (never inside it, where every file is an instance).
+PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")
+
+# --- DIMSE Query/Retrieve, worklist and MPPS (apps/dimse, apps/worklist) ---
+
+# Refuse associations whose calling AE title is not a RemoteAE (A-ASSOCIATE-RJ,
+# "calling AE title not recognized"). Off only in the embedded demo, so that
+# storescu/findscu work against a fresh clone without set-up.
+PACSWEB_REQUIRE_KNOWN_AE = env_bool("PACSWEB_REQUIRE_KNOWN_AE", PRODUCTION)
+# Seconds an SCU waits for association, DIMSE responses and the network.
+PACSWEB_DIMSE_TIMEOUT = env_int("PACSWEB_DIMSE_TIMEOUT", 30, minimum=1)
+# SCU jobs: how often a network failure is retried, and the first backoff in
+# seconds (doubled on each retry).
+PACSWEB_JOB_RETRIES = env_int("PACSWEB_JOB_RETRIES", 3, minimum=0)
+PACSWEB_JOB_RETRY_BACKOFF = env_int("PACSWEB_JOB_RETRY_BACKOFF", 10, minimum=0)
 
 # --- Production topology: task queues, periodic work (issue 6) -------------
 

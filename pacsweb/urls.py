@@ -7,4 +7,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("dicomweb/", include("apps.dicomweb.urls")),
+    path("api/", include("pacsweb.api")),
 ]

@@ -20,7 +20,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F
 from pydicom.dataset import Dataset
 
-from apps.archive import dicomjson, levels, storage
+from apps.archive import dicomjson, levels, signals, storage
 from apps.archive.models import (
     Collection,
     Instance,
@@ -182,6 +182,14 @@ def _ingest(
         storage.remove(relative)
     if replaced_path:
         storage.remove(replaced_path)
+    if outcome is not Outcome.DUPLICATE:
+
+        def announce() -> None:
+            signals.instance_stored.send(sender=Instance, instance_id=instance_id)
+
+        # robust: a failing receiver (a thumbnail, say) is logged by Django
+        # and never turns a stored instance into a reported failure.
+        transaction.on_commit(announce, robust=True)
     return IngestResult(outcome, identity, instance_id)
 
 

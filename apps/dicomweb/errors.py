@@ -61,9 +61,11 @@ def error_response(status: int, reason: str) -> HttpResponse:
     response = JsonResponse(
         {"status": int(status), "reason": reason}, status=int(status)
     )
-    # Header values must be latin-1; the JSON body carries the full text.
+    # Header values must be latin-1 on one line; the JSON body carries the
+    # full text (decoder messages, for one, span several lines).
+    one_line = " ".join(reason.split())
     header_text = (
-        reason.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+        one_line.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
     )
     response["Warning"] = f'299 pacsweb "{header_text[:200]}"'
     return response

@@ -5,11 +5,14 @@ strings, names are case-insensitive, `q` weighs a media range and q=0 rules
 it out. Negotiation follows PS3.18 8.7 (acceptable media types and the
 transfer-syntax parameter) and decides, per stored transfer syntax, which
 syntax an instance is sent in; `None` means the server cannot give what was
-asked (406). Transcoding will plug into `choose_transfer_syntax` alone.
+asked (406). With `transcode`, Explicit VR Little Endian is also
+produced from stored syntaxes pydicom can decode.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from apps.dicomweb.transcode import can_decode
 
 MULTIPART_RELATED = "multipart/related"
 DICOM = "application/dicom"
@@ -143,14 +146,21 @@ def _quality(value: str) -> float:
 
 
 def choose_transfer_syntax(
-    accept: list[MediaType], part_type: str, stored: str, *, multipart_only: bool = True
+    accept: list[MediaType],
+    part_type: str,
+    stored: str,
+    *,
+    multipart_only: bool = True,
+    transcode: bool = False,
 ) -> str | None:
     """The transfer syntax to send a stored object in, or None (406).
 
     `part_type` is the media type of each part (application/dicom for
     instances, application/octet-stream for bulk data); `stored` is the
     syntax of the bytes as stored. The most preferred acceptable range that
-    can be served wins.
+    can be served wins. With `transcode`, a range asking for Explicit VR
+    Little Endian is served by decoding (apps/dicomweb/transcode.py) when
+    the stored syntax can be decoded.
     """
     for media_range in accept:
         asked = _asked_transfer_syntax(media_range, part_type, multipart_only)
@@ -158,7 +168,8 @@ def choose_transfer_syntax(
             continue
         if asked == ANY_TRANSFER_SYNTAX or asked == stored:
             return stored
-        # Not as stored: would need transcoding, which the server lacks.
+        if transcode and asked == EXPLICIT_VR_LE and can_decode(stored):
+            return EXPLICIT_VR_LE
     return None
 
 

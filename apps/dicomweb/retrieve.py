@@ -7,6 +7,7 @@ caller's collections (apps/accounts) filter it inside that query, so an
 instance outside them is as unknown as one that does not exist.
 """
 
+import logging
 from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
@@ -15,9 +16,11 @@ from django.http.response import HttpResponseBase
 
 from apps.archive import dicomjson, storage
 from apps.archive.models import Instance, Study
-from apps.dicomweb import bulk, context, media
+from apps.dicomweb import bulk, context, media, transcode
 from apps.dicomweb.errors import BadRequest, NotAcceptable, NotFound, handle_errors
 from apps.dicomweb.multipart import Headers, new_boundary, write_parts
+
+logger = logging.getLogger(__name__)
 
 # Instances per database round trip while metadata streams.
 METADATA_BATCH = 500
@@ -110,7 +113,9 @@ def _instances_response(
 
     chosen: dict[str, str] = {}
     for stored in {ts for _, ts, _ in rows}:
-        syntax = media.choose_transfer_syntax(accept, media.DICOM, stored)
+        syntax = media.choose_transfer_syntax(
+            accept, media.DICOM, stored, transcode=True
+        )
         if syntax is None:
             raise NotAcceptable(
                 f"an instance is stored in transfer syntax {stored}, which the Accept "
@@ -118,17 +123,47 @@ def _instances_response(
             )
         chosen[stored] = syntax
 
-    parts = (
-        (
-            {
-                "Content-Type": f"{media.DICOM}; transfer-syntax={chosen[ts]}",
-                "Content-Length": str(size),
-            },
-            storage.iter_stored(path),
+    if len(rows) == 1 and chosen[rows[0][1]] != rows[0][1]:
+        # One instance: transcode before the response starts, so pixel
+        # data the decoders refuse is a 406 rather than a cut stream.
+        path, ts, _ = rows[0]
+        data = _transcoded_or_406(path)
+        headers = {
+            "Content-Type": f"{media.DICOM}; transfer-syntax={chosen[ts]}",
+            "Content-Length": str(len(data)),
+        }
+        return _multipart([(headers, [data])], media.DICOM)
+    parts = (_instance_part(path, ts, chosen[ts], size) for path, ts, size in rows)
+    return _multipart((part for part in parts if part is not None), media.DICOM)
+
+
+def _instance_part(
+    path: str, stored: str, syntax: str, size: int
+) -> tuple[Headers, Iterable[bytes]] | None:
+    content_type = f"{media.DICOM}; transfer-syntax={syntax}"
+    if syntax == stored:
+        return {"Content-Type": content_type, "Content-Length": str(size)}, (
+            storage.iter_stored(path)
         )
-        for path, ts, size in rows
-    )
-    return _multipart(parts, media.DICOM)
+    try:
+        with storage.open_stored(path) as handle:
+            data = transcode.instance_as_explicit_le(handle)
+    except transcode.TranscodeError as exc:
+        # The response has started: an instance the decoders refuse is
+        # left out rather than cutting the others short.
+        logger.warning("not sent: %s could not be transcoded: %s", path, exc)
+        return None
+    return {"Content-Type": content_type, "Content-Length": str(len(data))}, [data]
+
+
+def _transcoded_or_406(path: str) -> bytes:
+    try:
+        with storage.open_stored(path) as handle:
+            return transcode.instance_as_explicit_le(handle)
+    except transcode.TranscodeError as exc:
+        raise NotAcceptable(
+            f"{exc}; ask for transfer-syntax=* to receive it as stored"
+        ) from None
 
 
 def _multipart(

@@ -12,11 +12,12 @@ from django.http.response import HttpResponseBase
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.dicomweb import retrieve, search, store
+from apps.dicomweb import rendered, retrieve, retrieve_frames, search, store
 
 S = "studies/<str:study>"
 SE = S + "/series/<str:series>"
 IN = SE + "/instances/<str:instance>"
+FR = IN + "/frames/<str:frame_list>"
 
 
 def by_method(**views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -46,4 +47,14 @@ urlpatterns = [
     path(IN, by_method(get=retrieve.instance)),
     path(IN + "/metadata", by_method(get=retrieve.instance_metadata)),
     path(IN + "/bulkdata/<path:tag_path>", by_method(get=retrieve.bulkdata)),
+    path(FR, by_method(get=retrieve_frames.frames_view)),
+    # Rendered and thumbnail resources (10.4.1.1.3, 10.4.1.1.4)
+    path(S + "/rendered", by_method(get=rendered.study_rendered)),
+    path(SE + "/rendered", by_method(get=rendered.series_rendered)),
+    path(IN + "/rendered", by_method(get=rendered.instance_rendered)),
+    path(FR + "/rendered", by_method(get=rendered.frames_rendered)),
+    path(S + "/thumbnail", by_method(get=rendered.study_thumbnail)),
+    path(SE + "/thumbnail", by_method(get=rendered.series_thumbnail)),
+    path(IN + "/thumbnail", by_method(get=rendered.instance_thumbnail)),
+    path(FR + "/thumbnail", by_method(get=rendered.frames_thumbnail)),
 ]

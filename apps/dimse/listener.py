@@ -14,12 +14,14 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
-from apps.dimse import echo, receive, store
+from apps.dimse import access, echo, query_retrieve, receive, store
 from apps.dimse.service import Service
 
 logger = logging.getLogger(__name__)
 
-SERVICES: tuple[Service, ...] = (echo.SERVICE, store.SERVICE)
+# query_retrieve comes after store: it re-declares the storage contexts
+# with the roles C-GET needs.
+SERVICES: tuple[Service, ...] = (echo.SERVICE, store.SERVICE, query_retrieve.SERVICE)
 
 # On shutdown, associations in progress get this long to finish before they
 # are aborted. Aborting is safe (an unacknowledged instance is either fully
@@ -40,8 +42,12 @@ def _log_accepted(event: Event) -> None:
 
 def _log_rejected(event: Event) -> None:
     peer = event.assoc.requestor
-    logger.info(
-        "association rejected from %s at %s:%s", peer.ae_title, peer.address, peer.port
+    logger.warning(
+        "association rejected from %s at %s:%s: %s",
+        peer.ae_title,
+        peer.address,
+        peer.port,
+        access.rejection_reason(peer.ae_title),
     )
 
 
@@ -65,6 +71,7 @@ class Listener:
         self.ae.maximum_associations = settings.PACSWEB_DICOM_MAX_ASSOCIATIONS
         self.services = services
         self.server: ThreadedAssociationServer | None = None
+        access.install(self.ae)
 
         for service in services:
             for cx in service.contexts:

@@ -13,12 +13,11 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from django.db import close_old_connections
 from pynetdicom.events import EventType
-
-from apps.archive.status import Status
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class Service:
     handlers: Sequence[tuple[EventType, Handler]]
 
 
-def guarded(failure_status: Status) -> Callable[[Handler], Handler]:
+def guarded(failure_status: IntEnum) -> Callable[[Handler], Handler]:
     """Wrap a handler: fresh DB connections, exceptions become `failure_status`.
 
     A plain handler returns a status; a generator handler (C-FIND, C-GET,

@@ -27,7 +27,7 @@ from pynetdicom.events import Event
 
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.status import Status
-from apps.dimse import receive
+from apps.dimse import access, receive
 from apps.dimse.service import Context, Service, guarded
 from apps.dimse.syntaxes import STORAGE
 
@@ -42,6 +42,8 @@ ERROR_COMMENT_MAX = 64  # LO (PS3.5 6.2)
 def handle_store(event: Event) -> Status | Dataset:
     calling_ae = event.assoc.requestor.ae_title
     request = cast(C_STORE, event.request)
+    if not access.permitted(calling_ae, "store"):
+        return _failure(Status.NOT_AUTHORIZED, f"{calling_ae} may not store")
     try:
         path = receive.write_part10(event, calling_ae)
     except OSError as exc:

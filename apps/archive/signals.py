@@ -1,0 +1,12 @@
+"""Signals the archive sends, for apps that react to stored data.
+
+The archive imports no other app; apps that need to know about new
+instances (thumbnails, forwarding) connect here instead.
+"""
+
+from django.dispatch import Signal
+
+# Sent once an instance's rows are committed (stored or replaced, not a
+# kept duplicate), with `instance_id`. Sent from transaction.on_commit, so
+# receivers see the committed rows and may enqueue tasks that read them.
+instance_stored = Signal()

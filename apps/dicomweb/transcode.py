@@ -1,0 +1,178 @@
+"""Explicit VR Little Endian from any stored transfer syntax pydicom decodes.
+
+WADO-RS clients that cannot decompress ask for 1.2.840.10008.1.2.1 (PS3.18
+8.7.3.5.2); this module produces it for a whole instance or for one frame.
+Decoding goes through pydicom's decoders with the pylibjpeg plugins pinned
+in requirements.txt (JPEG baseline, extended and lossless, JPEG-LS, JPEG
+2000, RLE). YCbCr from a codec is converted to RGB, as the decoded samples
+are no longer in a subsampled or codec-specific colour space; the instance
+keeps its SOP Instance UID, since the pixel values are unchanged or, for
+lossy sources, no more lossy than what was stored.
+"""
+
+import io
+from typing import BinaryIO
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.filewriter import dcmwrite
+from pydicom.pixels import get_decoder, pixel_array
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSNearLossless,
+)
+
+from apps.dicomweb.frames import PixelSource, read_frames
+
+NATIVE_SYNTAXES = frozenset(
+    {
+        ImplicitVRLittleEndian,
+        ExplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        DeflatedExplicitVRLittleEndian,
+    }
+)
+# Decompressing these must keep the instance flagged as lossy (PS3.3
+# C.7.6.1.1.5) even when the file forgot to say so.
+LOSSY_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless})
+# Bytes per value of each binary VR, for swapping big-endian values.
+SWAP_WIDTH = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+class TranscodeError(Exception):
+    """The requested representation cannot be produced from the stored one."""
+
+
+def can_decode(transfer_syntax_uid: str) -> bool:
+    uid = UID(transfer_syntax_uid)
+    if uid in NATIVE_SYNTAXES:
+        return True
+    try:
+        return bool(get_decoder(uid).is_available)
+    except NotImplementedError:
+        return False
+
+
+def instance_as_explicit_le(handle: BinaryIO) -> bytes:
+    """The whole stored file rewritten as Explicit VR Little Endian."""
+    handle.seek(0)
+    ds = pydicom.dcmread(handle)
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    if not can_decode(syntax):
+        raise TranscodeError(f"pixel data in {syntax.name} cannot be decoded here")
+    if syntax == ExplicitVRBigEndian:
+        _swap_to_little_endian(ds, ds)
+    elif syntax.is_compressed and "PixelData" in ds:
+        _decompress(ds, syntax)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return _encode(ds)
+
+
+def read_pixel_header(handle: BinaryIO) -> FileDataset:
+    """Everything before the pixel data, for decoding and rendering frames."""
+    handle.seek(0)
+    return pydicom.dcmread(handle, stop_before_pixels=True)
+
+
+def decode_frame(
+    handle: BinaryIO,
+    source: PixelSource,
+    header: Dataset,
+    index: int,
+    *,
+    raw: bool = False,
+) -> np.ndarray:
+    """One frame (0-based) decoded; `raw` keeps YCbCr as stored.
+
+    The frame is cut out by apps.dicomweb.frames and decoded alone, so a
+    large multi-frame file is never read whole.
+    """
+    syntax = UID(source.transfer_syntax_uid)
+    if not can_decode(syntax):
+        raise TranscodeError(f"pixel data in {syntax.name} cannot be decoded here")
+    frame = next(read_frames(handle, source, [index + 1]))
+    single = _single_frame_dataset(header, syntax, frame)
+    try:
+        return pixel_array(single, raw=raw)
+    except Exception as exc:
+        raise TranscodeError(f"the frame could not be decoded: {exc}") from None
+
+
+def frame_as_native(
+    handle: BinaryIO, source: PixelSource, header: Dataset, index: int
+) -> bytes:
+    """One decoded frame (0-based) as little-endian native pixel data."""
+    return little_endian_bytes(decode_frame(handle, source, header, index))
+
+
+def _single_frame_dataset(header: Dataset, syntax: UID, frame: bytes) -> Dataset:
+    ds = Dataset()
+    for element in header.group_dataset(0x0028):
+        ds.add(element)
+    ds.NumberOfFrames = 1
+    ds.file_meta = FileMetaDataset()
+    if syntax.is_encapsulated:
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.PixelData = encapsulate([frame])
+    else:
+        # frames.read_frames returns native frames little endian.
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.PixelData = frame
+    return ds
+
+
+def little_endian_bytes(array: np.ndarray) -> bytes:
+    # Samples interleaved (Planar Configuration 0), as decoders return them.
+    return array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def _decompress(ds: FileDataset, syntax: UID) -> None:
+    try:
+        ds.decompress(generate_instance_uid=False)
+    except Exception as exc:
+        raise TranscodeError(f"the pixel data could not be decoded: {exc}") from None
+    if syntax in LOSSY_SYNTAXES and ds.get("LossyImageCompression") != "01":
+        ds.LossyImageCompression = "01"
+
+
+def _swap_to_little_endian(ds: Dataset, top: Dataset) -> None:
+    # pydicom converts the numbers it decodes but leaves binary values as
+    # read (see pydicom.filewriter.dcmwrite); those are swapped here.
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                _swap_to_little_endian(item, top)
+            continue
+        if element.tag == 0x7FE00010:
+            width = _pixel_swap_width(top, element.VR)
+        else:
+            width = SWAP_WIDTH.get(element.VR, 1)
+        if width > 1 and element.value:
+            raw = bytes(element.value)
+            usable = len(raw) - len(raw) % width
+            swapped = np.frombuffer(raw[:usable], dtype=f">u{width}").astype(
+                f"<u{width}"
+            )
+            element.value = swapped.tobytes() + raw[usable:]
+
+
+def _pixel_swap_width(ds: Dataset, vr: str) -> int:
+    if vr != "OW":
+        return 1
+    return max(2, int(ds.get("BitsAllocated", 16)) // 8)
+
+
+def _encode(ds: FileDataset) -> bytes:
+    buffer = io.BytesIO()
+    dcmwrite(
+        buffer, ds, implicit_vr=False, little_endian=True, enforce_file_format=True
+    )
+    return buffer.getvalue()

@@ -1,0 +1,62 @@
+from django.contrib import admin
+
+from apps.dimse.models import Job, RemoteAE
+
+
+@admin.register(RemoteAE)
+class RemoteAEAdmin(admin.ModelAdmin):
+    list_display = ["ae_title", "host", "port", "operation_list", "is_move_destination"]
+    search_fields = ["ae_title", "host", "description"]
+    list_filter = [
+        "is_move_destination",
+        "allow_query",
+        "allow_retrieve",
+        "allow_worklist",
+    ]
+
+    @admin.display(description="operations")
+    def operation_list(self, obj: RemoteAE) -> str:
+        return ", ".join(obj.operations)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "remote_ae",
+        "state",
+        "progress",
+        "requested_by",
+        "created_at",
+        "ended_at",
+    ]
+    list_filter = ["kind", "state"]
+    readonly_fields = [
+        "kind",
+        "remote_ae",
+        "requested_by",
+        "parameters",
+        "state",
+        "progress_done",
+        "progress_total",
+        "errors",
+        "result",
+        "message",
+        "attempts",
+        "created_at",
+        "started_at",
+        "ended_at",
+    ]
+    actions = ["cancel"]
+
+    @admin.display(description="progress")
+    def progress(self, obj: Job) -> str:
+        return f"{obj.progress_done}/{obj.progress_total}"
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel(self, request, queryset) -> None:
+        from apps.dimse import jobs
+
+        for job in queryset:
+            jobs.request_cancel(job)

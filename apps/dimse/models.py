@@ -1,0 +1,128 @@
+"""Peers on the DICOM network and the background jobs that talk to them."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+def validate_ae_title(value: str) -> None:
+    # PS3.5 6.2: AE is at most 16 characters of the default repertoire,
+    # without backslash or control characters; leading/trailing spaces
+    # are not significant.
+    stripped = value.strip()
+    if not stripped or len(value) > 16:
+        raise ValidationError("an AE title has 1 to 16 characters")
+    if "\\" in value or any(not 0x20 <= ord(ch) < 0x7F for ch in value):
+        raise ValidationError(
+            "an AE title may not hold backslashes or control characters"
+        )
+
+
+class RemoteAE(models.Model):
+    """A DICOM application entity pacsweb knows, and what it may ask for."""
+
+    ae_title = models.CharField(
+        max_length=16, unique=True, validators=[validate_ae_title]
+    )
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    description = models.TextField(blank=True)
+    allow_store = models.BooleanField(
+        default=True, help_text="may send us instances (C-STORE)"
+    )
+    allow_query = models.BooleanField(default=True, help_text="may query (C-FIND)")
+    allow_retrieve = models.BooleanField(
+        default=True, help_text="may retrieve (C-MOVE, C-GET)"
+    )
+    allow_worklist = models.BooleanField(
+        default=True, help_text="may query the worklist"
+    )
+    allow_mpps = models.BooleanField(
+        default=True, help_text="may send MPPS N-CREATE/N-SET"
+    )
+    is_move_destination = models.BooleanField(
+        default=True, help_text="C-MOVE requests may name this AE as destination"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = "remote AE"
+
+    OPERATIONS = ("store", "query", "retrieve", "worklist", "mpps")
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+    def allows(self, operation: str) -> bool:
+        if operation not in self.OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}")
+        return bool(getattr(self, f"allow_{operation}"))
+
+    @property
+    def operations(self) -> list[str]:
+        return [op for op in self.OPERATIONS if self.allows(op)]
+
+
+class Job(models.Model):
+    """One piece of SCU work run as a Celery task, and what came of it."""
+
+    class Kind(models.TextChoices):
+        ECHO = "echo", "C-ECHO"
+        STORE = "store", "send (C-STORE)"
+        FIND = "find", "query (C-FIND)"
+        MOVE = "move", "retrieve by C-MOVE"
+        GET = "get", "retrieve by C-GET"
+        WORKLIST = "worklist", "worklist query"
+        MPPS_CREATE = "mpps_create", "MPPS N-CREATE"
+        MPPS_SET = "mpps_set", "MPPS N-SET"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        RETRYING = "retrying"
+        SUCCEEDED = "succeeded"
+        # Some sub-operations failed; the others went through.
+        PARTIAL = "partial"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINAL_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    remote_ae = models.ForeignKey(
+        RemoteAE, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    # [{"sop_instance_uid": ..., "reason": ...}], one entry per failed instance.
+    errors = models.JSONField(default=list, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "created_at"], name="job_state_idx")]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.kind} {self.state}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES

@@ -1,0 +1,27 @@
+"""Celery tasks: thin wrappers around apps.dimse.jobs.run."""
+
+import time
+
+from celery import shared_task
+from django.conf import settings
+
+from apps.dimse import jobs, scu
+
+
+@shared_task(bind=True, acks_late=True)
+def run_job(self, job_id: int) -> str:
+    try:
+        return jobs.run(job_id).state
+    except scu.PeerUnavailable as exc:
+        retries = self.request.retries
+        if retries >= settings.PACSWEB_JOB_RETRIES:
+            jobs.give_up(job_id, str(exc))
+            return "failed"
+        # Exponential backoff: 10 s, 20 s, 40 s… with the default setting.
+        countdown = settings.PACSWEB_JOB_RETRY_BACKOFF * 2**retries
+        if self.request.is_eager:
+            # In-process (no broker) nothing else would run the retry, and
+            # an eager retry with propagation on would only raise.
+            time.sleep(countdown)
+            return run_job.apply(args=(job_id,), retries=retries + 1).result
+        raise self.retry(exc=exc, countdown=countdown) from None

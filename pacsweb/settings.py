@@ -281,3 +281,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 5, minimum=1
     )
+
+# Periodic work under Celery beat, beside the storage sweep: jobs that no
+# worker finished are sent again (apps/dimse/stale.py) every this often.
+PACSWEB_STALE_JOB_SECONDS = env_int("PACSWEB_STALE_JOB_SECONDS", 600, minimum=60)
+CELERY_BEAT_SCHEDULE["requeue-stale-jobs"] = {
+    "task": "dimse.requeue_stale_jobs",
+    "schedule": float(PACSWEB_STALE_JOB_SECONDS),
+}

@@ -260,6 +260,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int(
         "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1
     ),
+    # Prefix for every Redis key: several pacsweb instances (or parallel
+    # test runs) can share one Redis without taking each other's tasks.
+    "global_keyprefix": env_str("CELERY_KEY_PREFIX", ""),
 }
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -76,9 +76,14 @@ def purge_queues() -> None:
 
 
 def wait_for_ping(
-    hostname: str, process: subprocess.Popen, timeout: float, broker_url: str
+    hostname: str,
+    process: subprocess.Popen,
+    timeout: float,
+    broker_url: str,
+    key_prefix: str,
 ) -> None:
     app = Celery(broker=broker_url)
+    app.conf.broker_transport_options = {"global_keyprefix": key_prefix}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -106,6 +111,10 @@ def celery_worker(
     Database and broker default to the test run's own.
     """
     broker_url = broker_url or settings.CELERY_BROKER_URL
+    key_prefix = (env or {}).get(
+        "CELERY_KEY_PREFIX",
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""),
+    )
     hostname = f"test-{uuid.uuid4().hex[:8]}@127.0.0.1"
     log_path = log_dir / f"celery-{hostname.split('@')[0]}.log"
     worker_env = {
@@ -113,6 +122,7 @@ def celery_worker(
         "DATABASE_URL": database or database_url(connection.settings_dict),
         "PACSWEB_STORAGE_DIR": str(storage_dir),
         "CELERY_BROKER_URL": broker_url,
+        "CELERY_KEY_PREFIX": key_prefix,
         **(env or {}),
     }
     command = [
@@ -131,7 +141,7 @@ def celery_worker(
         )
     worker = Worker(process, hostname, log_path)
     try:
-        wait_for_ping(hostname, process, START_TIMEOUT, broker_url)
+        wait_for_ping(hostname, process, START_TIMEOUT, broker_url, key_prefix)
         yield worker
     finally:
         stop(worker)

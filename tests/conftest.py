@@ -1,8 +1,10 @@
+import os
 import shutil
 from pathlib import Path
 
 import pydicom.data
 import pytest
+from django.conf import settings as django_settings
 
 PYDICOM_DATA = Path(pydicom.data.__file__).parent
 TEST_FILES = PYDICOM_DATA / "test_files"
@@ -48,6 +50,15 @@ REJECTED_SAMPLES = {
 
 def storable_samples() -> list[Path]:
     return [p for p in all_samples() if p.name not in REJECTED_SAMPLES]
+
+
+# Tasks of this test process go to Redis keys of its own: the suite runs
+# on several xdist workers, each with its own test database, so a worker
+# started for one must never take the tasks of another.
+if django_settings.CELERY_BROKER_URL:
+    django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = (
+        f"pacsweb-test-{os.getpid()}:"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ from apps.archive.matching import Level, Query, queryset
 from tests.pg_volume import fill
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-TABLES = "archive_instance, archive_series, archive_studymodality, archive_study, archive_patient"
 
 INSTANCES = 100_000
 BIG_TABLES = (
@@ -48,52 +47,43 @@ NAME_SEARCHES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def volume(django_db_setup, django_db_blocker):
-    """The generated archive, committed once for the module, then emptied."""
-    with django_db_blocker.unblock():
-        if connection.vendor != "postgresql":
-            pytest.skip("query plans are checked on PostgreSQL")
-        with connection.cursor() as cursor:
-            fill(cursor, INSTANCES)
-        yield
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {TABLES} CASCADE")
-
-
 def _plan(level: Level, params: list[tuple[str, str]]) -> str:
     query = Query.from_params(level, params, default_limit=100)
     return queryset(query)[query.offset : query.offset + 101].explain()
 
 
-@pytest.mark.parametrize(("level", "params"), SEARCHES)
-def test_searches_never_read_a_big_table_whole(volume, level, params):
-    plan = _plan(level, params)
-
-    scanned = re.findall(r"Seq Scan on (\w+)", plan)
-    assert [table for table in scanned if table in BIG_TABLES] == [], plan
+def _set(cursor, setting: str, value: str) -> None:
+    cursor.execute(f"SET LOCAL {setting} = {value}")
 
 
-@pytest.mark.parametrize("params", NAME_SEARCHES)
-def test_person_name_matching_is_served_by_name_indexes(volume, params):
+def test_searches_use_indexes_on_a_100k_instance_archive():
+    # One test, one fill (inside the test transaction, rolled back after):
+    # filling takes seconds, and the suite runs on several xdist workers.
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are checked on PostgreSQL")
     with connection.cursor() as cursor:
-        # Forbid the alternatives, so the plan shows whether the name
-        # indexes can answer every arm of the matcher's OR on their own.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")
-
-    plan = _plan(Level.STUDY, params)
-
-    assert "Seq Scan on archive_patient" not in plan, plan
-    assert "patient_name_trgm_idx" in plan, plan
-
-
-def test_the_trigram_indexes_exist_only_where_the_extension_is(volume):
-    with connection.cursor() as cursor:
+        fill(cursor, INSTANCES)
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE indexdef LIKE %s ORDER BY 1",
             ["%gin_trgm_ops%"],
         )
-        names = [row[0] for row in cursor.fetchall()]
+        trigram_indexes = [row[0] for row in cursor.fetchall()]
 
-    assert names == ["patient_name_trgm_idx", "study_referring_trgm_idx"]
+    whole_reads = {}
+    for level, params in SEARCHES:
+        plan = _plan(level, params)
+        scanned = re.findall(r"Seq Scan on (\w+)", plan)
+        whole_reads[str(params)] = [t for t in scanned if t in BIG_TABLES]
+
+    # Forbid the alternatives, so the plan shows whether the name indexes
+    # can answer every arm of the matcher's OR on their own.
+    with connection.cursor() as cursor:
+        _set(cursor, "enable_seqscan", "off")
+        _set(cursor, "enable_indexscan", "off")
+    name_plans = {str(params): _plan(Level.STUDY, params) for params in NAME_SEARCHES}
+
+    assert trigram_indexes == ["patient_name_trgm_idx", "study_referring_trgm_idx"]
+    assert whole_reads == {str(params): [] for _, params in SEARCHES}
+    for params, plan in name_plans.items():
+        assert "Seq Scan on archive_patient" not in plan, (params, plan)
+        assert "patient_name_trgm_idx" in plan, (params, plan)

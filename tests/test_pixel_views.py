@@ -14,6 +14,7 @@ from apps.archive import storage
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Collection, Instance
 from apps.dicomweb import rendered, retrieve_frames, thumbnails
+from apps.dicomweb import tasks as dicomweb_tasks
 from tests.celery_support import wait_until
 from tests.pixel_samples import full_dataset, sample_path
 
@@ -490,6 +491,10 @@ def test_a_failing_thumbnail_never_fails_the_ingest(
         raise RuntimeError("renderer exploded")
 
     monkeypatch.setattr(thumbnails, "make_series_thumbnail", broken)
+    # In this process even when a broker is configured, so that the
+    # failure happens where the ingest is.
+    task = dicomweb_tasks.make_series_thumbnail
+    monkeypatch.setattr(task, "delay", lambda *args: task.apply(args=args))
 
     result = ingest_file(sample_path("CT_small.dcm"))
 

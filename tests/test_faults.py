@@ -168,4 +168,4 @@ def test_jobs_finish_once_after_a_killed_worker_a_redis_restart_and_a_db_outage(
     assert len(all_paths) == FILES + 1  # and the MR stored after recovery
     assert all_paths <= stored
     assert len(stored - all_paths) <= 1
-    assert "Retry in" in second_log or _count(db) == FILES + 1
+    assert "import_file" in second_log  # the second worker did part of it

@@ -58,7 +58,7 @@ def storable_samples() -> list[Path]:
 # Tasks of this test process go to Redis keys of its own: the suite runs
 # on several xdist workers, each with its own test database, so a worker
 # started for one must never take the tasks of another.
-if django_settings.CELERY_BROKER_URL:
+if django_settings.BROKER_CONFIGURED:
     django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = (
         f"pacsweb-test-{os.getpid()}:"
     )
@@ -102,7 +102,7 @@ def dicom_listener(transactional_db):
 def task_worker(transactional_db, settings, storage_dir: Path, tmp_path: Path):
     """Where tasks run: a real `celery worker` when a broker is configured.
 
-    With CELERY_BROKER_URL set, a worker process is started on the test
+    With a broker configured (CELERY_BROKER_URL), a worker process is started on the test
     database and this test's store (the database is transactional, so the
     worker sees committed rows) and stopped by PID afterwards; the fixture
     gives it. Without a broker, tasks run in the test process and the
@@ -111,7 +111,7 @@ def task_worker(transactional_db, settings, storage_dir: Path, tmp_path: Path):
     # Committed rows either way (transactional_db, named in the signature so
     # that it wins over a module's plain django_db mark): ingest sends its
     # signals, and so enqueues tasks, from transaction.on_commit.
-    if not settings.CELERY_BROKER_URL:
+    if not settings.BROKER_CONFIGURED:
         yield None
         return
     from tests.celery_support import celery_worker, purge_queues

@@ -43,7 +43,7 @@ def drop_trigram_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("archive", "0001_initial")]
+    dependencies = [("archive", "0002_collectionrule")]
 
     operations = [
         migrations.RunPython(create_trigram_indexes, drop_trigram_indexes),

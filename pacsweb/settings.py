@@ -226,6 +226,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Thumbnails fit in a square of this many pixels unless a viewport is given.
 PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
+# Frames above this many pixels are not rendered (rendered, thumbnail):
+# decoding them in floating point would take gigabytes.
+PACSWEB_RENDER_MAX_PIXELS = env_int("PACSWEB_RENDER_MAX_PIXELS", 64 * 1024 * 1024, minimum=1)
 # Where series thumbnails are cached; empty: "thumbnails" beside the
 # storage directory (never inside it, where every file is an instance).
 PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")

@@ -17,6 +17,12 @@ from tests.s3_support import moto_server
 
 pytestmark = pytest.mark.django_db
 
+@pytest.fixture
+def client(archive_client):
+    # Past the security guard (tests/test_auth_*.py covers the guard).
+    return archive_client
+
+
 BUCKET = "pacsweb-test"
 ANY_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"

@@ -400,6 +400,20 @@ def test_it_answers_404_for_rendering_a_missing_frame(client):
     assert "frame 2 does not exist" in response.json()["reason"]
 
 
+def test_it_refuses_to_render_a_frame_above_the_pixel_limit(client, settings):
+    settings.PACSWEB_RENDER_MAX_PIXELS = 128 * 128 - 1
+    instance = store("CT_small.dcm")
+
+    response = client.get(url(instance, "/rendered"))
+    frames = client.get(url(instance, "/frames/1"), HTTP_ACCEPT=AS_STORED)
+
+    assert response.status_code == 406
+    assert "128x128 pixels is larger than PACSWEB_RENDER_MAX_PIXELS" in (
+        response.json()["reason"]
+    )
+    assert frames.status_code == 200
+
+
 # --- Thumbnails ----------------------------------------------------------------
 
 

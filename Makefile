@@ -55,6 +55,7 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
 run: setup migrate
+	$(PY) manage.py ensure_admin
 	$(PY) -m pacsweb.run
 
 test: setup sysdeps

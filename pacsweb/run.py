@@ -25,7 +25,9 @@ def main() -> int:
 
     from apps.archive.maintenance import sweep
 
-    print(sweep().summary(), flush=True)
+    # `make run` starts every process that writes to this store, so nothing
+    # can be mid-ingest now: what a crash left behind goes at once.
+    print(sweep(grace_seconds=0).summary(), flush=True)
     # whitenoise serves from the finders until collectstatic has filled
     # STATIC_ROOT, but warns on every start if the folder is missing.
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)

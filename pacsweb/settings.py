@@ -186,6 +186,9 @@ PACSWEB_QIDO_DEFAULT_LIMIT = env_int("PACSWEB_QIDO_DEFAULT_LIMIT", 100, minimum=
 PACSWEB_QIDO_MAX_LIMIT = env_int("PACSWEB_QIDO_MAX_LIMIT", 1000, minimum=1)
 PACSWEB_STOW_MAX_BYTES = env_int("PACSWEB_STOW_MAX_BYTES", 4 * 1024**3, minimum=1)
 PACSWEB_STOW_MAX_PARTS = env_int("PACSWEB_STOW_MAX_PARTS", 10000, minimum=1)
+# A STOW-RS body read that waits longer than this (seconds) ends the request
+# with 408, so stalled clients cannot hold web threads.
+PACSWEB_BODY_READ_TIMEOUT = env_int("PACSWEB_BODY_READ_TIMEOUT", 60, minimum=1)
 
 LOG_LEVEL = env_choice("PACSWEB_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 LOGGING = {
@@ -213,7 +216,7 @@ LOGGING = {
 
 # Temporary and orphan files younger than this may belong to an ingest in
 # flight in another process, so the sweep leaves them for a later run.
-PACSWEB_SWEEP_GRACE_SECONDS = env_int("PACSWEB_SWEEP_GRACE_SECONDS", 3600, minimum=0)
+PACSWEB_SWEEP_GRACE_SECONDS = env_int("PACSWEB_SWEEP_GRACE_SECONDS", 600, minimum=0)
 PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int("PACSWEB_DICOM_MAX_ASSOCIATIONS", 10, minimum=1)
 # The sweep also runs on this period: under Celery beat where a broker is
 # set, inside the DICOM listener otherwise (the embedded set-up).

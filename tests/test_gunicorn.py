@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def gunicorn(tmp_path_factory) -> Iterator[Server]:
         **os.environ,
         "PACSWEB_VAR_DIR": str(var_dir),
         "DATABASE_URL": f"sqlite:///{var_dir / 'pacsweb.sqlite3'}",
+        "PACSWEB_BODY_READ_TIMEOUT": "5",
     }
     env.pop("PACSWEB_STORAGE_DIR", None)
     subprocess.run(
@@ -271,3 +273,26 @@ def _single_part_digest(response: requests.Response) -> str:
         digest.update(pending[:-trailer])
         pending = pending[-trailer:]
     return digest.hexdigest()
+
+
+def test_a_stalled_body_is_abandoned_with_408_and_frees_the_thread(gunicorn: Server):
+    host, port = gunicorn.url.split("//")[1].split("/")[0].split(":")
+    token = gunicorn.session.headers["Authorization"]
+    head = (
+        "POST /dicomweb/studies HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        f"Authorization: {token}\r\n"
+        'Content-Type: multipart/related; type="application/dicom"; boundary=XyZ\r\n'
+        "Content-Length: 100000\r\n\r\n"
+        "--XyZ\r\nContent-Type: application/dicom\r\n\r\nDICM"
+    )
+    started = time.monotonic()
+
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(head.encode())
+        answer = conn.recv(65536).decode("latin-1")
+
+    assert answer.startswith("HTTP/1.1 408")
+    assert "no body data for 5 s" in answer
+    assert 4 < time.monotonic() - started < 25
+    assert list((gunicorn.var_dir / "storage" / "tmp").glob("*")) == []

@@ -57,6 +57,10 @@ class LengthRequired(DicomWebError):
     status = HTTPStatus.LENGTH_REQUIRED
 
 
+class RequestTimeout(DicomWebError):
+    status = HTTPStatus.REQUEST_TIMEOUT
+
+
 def error_response(status: int, reason: str) -> HttpResponse:
     response = JsonResponse(
         {"status": int(status), "reason": reason}, status=int(status)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from apps.archive import dicomjson, storage
 from apps.archive.ingest import IngestError, IngestResult, ingest_file
@@ -25,6 +25,7 @@ from apps.dicomweb.errors import (
     LengthRequired,
     NotAcceptable,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     handle_errors,
 )
@@ -137,11 +138,25 @@ def _body_reader(request: HttpRequest) -> Callable[[int], bytes]:
             raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes")
         source = request.read
 
+    # A client that stops sending mid-body would hold a server thread for
+    # as long as it keeps the connection open; under gunicorn the socket
+    # is at hand, and a read that waits longer than this ends the request.
+    sock = request.META.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(settings.PACSWEB_BODY_READ_TIMEOUT)
     received = 0
 
     def read(size: int) -> bytes:
         nonlocal received
-        chunk = source(size)
+        try:
+            chunk = source(size)
+        except (TimeoutError, UnreadablePostError) as exc:
+            # Django wraps socket errors of its own stream in UnreadablePostError.
+            if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
+                raise RequestTimeout(
+                    f"no body data for {settings.PACSWEB_BODY_READ_TIMEOUT} s; request abandoned"
+                ) from None
+            raise BadRequest(f"the request body could not be read: {exc}") from None
         received += len(chunk)
         if received > limit:
             raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes")

@@ -52,8 +52,12 @@ def handle_store(event: Event) -> Status | Dataset:
         logger.error("no space to receive an instance from %s: %s", calling_ae, exc)
         return _failure(Status.OUT_OF_RESOURCES, "no space left to store the instance")
 
+    # A restricted AE's studies go into its collections (docs/security.md).
+    reach = access.collections(calling_ae)
     try:
-        ingest_file(path, owned=True, source_ae_title=calling_ae)
+        ingest_file(
+            path, owned=True, source_ae_title=calling_ae, collection_ids=reach or ()
+        )
     except IngestError as exc:
         # Refused data is logged because the sender usually shows the
         # operator nothing; ingest has already logged its own failures.

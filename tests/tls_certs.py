@@ -54,7 +54,7 @@ def _write_cert(cert: x509.Certificate, path: Path) -> None:
 
 
 def _builder(subject: str, issuer: x509.Name, key: rsa.RSAPrivateKey):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(_name(subject))

@@ -7,6 +7,8 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 VIEWER_STAMP := static/viewer/.built
 PYTEST_ARGS ?=
+# Two workers: CI and the reference machine have 2 cores.
+TEST_WORKERS ?= 2
 
 .PHONY: help setup sysdeps run test test-slow lint format bench migrate frontend clean
 
@@ -56,7 +58,7 @@ run: setup migrate
 	$(PY) -m pacsweb.run
 
 test: setup sysdeps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Scale and fault tests: minutes each, run by .ci/run after `make test`.
 test-slow: setup sysdeps

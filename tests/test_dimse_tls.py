@@ -266,3 +266,19 @@ def test_a_tls_port_without_a_certificate_does_not_start(settings):
 
     with pytest.raises(ValueError, match="PACSWEB_DICOM_TLS_CERT"):
         Listener(host=HOST, port=0, tls_port=0).start()
+
+
+def test_c_move_to_a_tls_destination_goes_over_tls(tls_settings, certs, tmp_path):
+    ingest_file(sample("CT_small.dcm"))
+    original = pydicom.dcmread(sample("CT_small.dcm"))
+
+    with tls_storescp(tmp_path, certs), tls_listener() as (plain, _):
+        result = run(
+            ["movescu", "-v", "-S", "-aet", "MOVER", "-aec", "PACSWEB"]
+            + ["-aem", "TLSSTORE", "-k", "QueryRetrieveLevel=STUDY"]
+            + ["-k", f"StudyInstanceUID={original.StudyInstanceUID}", HOST, str(plain)]
+        )
+
+    assert "Received Final Move Response (Success)" in result.stderr, result.stderr
+    [received] = list((tmp_path / "received").iterdir())
+    assert pydicom.dcmread(received).SOPInstanceUID == original.SOPInstanceUID

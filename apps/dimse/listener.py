@@ -128,11 +128,14 @@ class Listener:
         return str(host), int(port)
 
     def _start_tls(self, ssl_context, handlers: list[Any]) -> tuple[str, int]:
-        server = self.ae.make_server(
-            (self.host, cast(int, self.tls_port)),
-            ssl_context=ssl_context,
-            evt_handlers=handlers,
-            server_class=tls.TLSAssociationServer,
+        server = cast(
+            tls.TLSAssociationServer,
+            self.ae.make_server(
+                (self.host, cast(int, self.tls_port)),
+                ssl_context=ssl_context,
+                evt_handlers=handlers,
+                server_class=tls.TLSAssociationServer,
+            ),
         )
         server.handshake_timeout = float(settings.PACSWEB_DIMSE_TIMEOUT)
         threading.Thread(

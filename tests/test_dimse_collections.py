@@ -165,3 +165,34 @@ def test_c_store_puts_the_study_into_the_aes_collections(archive):
     assert "Received Store Response (Success)" in result.stderr
     study = Study.objects.get(study_instance_uid=plan.StudyInstanceUID)
     assert [c.name for c in study.collections.all()] == ["north"]
+
+
+def test_the_api_restricts_a_remote_ae_to_collections(admin_client):
+    north = Collection.objects.create(name="north")
+
+    created = admin_client.post(
+        "/api/remote-aes/",
+        {
+            "ae_title": "CLINIC",
+            "host": "10.1.2.3",
+            "port": 104,
+            "use_tls": True,
+            "all_collections": False,
+            "collections": [north.pk],
+        },
+        content_type="application/json",
+    )
+
+    assert created.status_code == 201, created.content
+    remote = RemoteAE.objects.get(ae_title="CLINIC")
+    assert (remote.use_tls, remote.reach()) == (True, [north.pk])
+    assert created.json()["collections"] == [north.pk]
+
+
+def test_an_ae_restricted_to_no_collection_reaches_nothing(archive):
+    bare = RemoteAE.objects.create(
+        ae_title="BARE", host=HOST, port=104, all_collections=False
+    )
+
+    assert bare.reach() == []
+    assert RemoteAE.objects.get(ae_title="EVERYONE").reach() is None

@@ -7,10 +7,12 @@ import logging
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import StringIO
 
 import pydicom
 import pytest
 from django.core.checks import run_checks
+from django.core.management import call_command
 from pynetdicom import AE
 
 from apps.archive.ingest import ingest_file
@@ -282,3 +284,14 @@ def test_c_move_to_a_tls_destination_goes_over_tls(tls_settings, certs, tmp_path
     assert "Received Final Move Response (Success)" in result.stderr, result.stderr
     [received] = list((tmp_path / "received").iterdir())
     assert pydicom.dcmread(received).SOPInstanceUID == original.SOPInstanceUID
+
+
+def test_remote_ae_add_with_tls_marks_the_peer_for_tls():
+    out = StringIO()
+    call_command("remote_ae", "add", "SECURE", "127.0.0.1", "2762", "--tls", stdout=out)
+    call_command("remote_ae", "list", stdout=out)
+
+    remote = RemoteAE.objects.get(ae_title="SECURE")
+    assert remote.use_tls is True
+    assert scu.Peer.of(remote) == scu.Peer("SECURE", "127.0.0.1", 2762, True)
+    assert out.getvalue().splitlines()[-1].endswith("move destination  TLS")

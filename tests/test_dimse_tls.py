@@ -4,7 +4,9 @@ TLS-enabled tools and pynetdicom, and SCU jobs over TLS to a dcmtk peer.
 Every certificate is made by the test (tests/tls_certs.py)."""
 
 import logging
+import socket
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from io import StringIO
@@ -73,6 +75,7 @@ def pynetdicom_echo(port: int, context: ssl.SSLContext | None) -> int | None:
     """C-ECHO with pynetdicom; the status, or None without an association."""
     ae = AE("PYSCU")
     ae.add_requested_context(VERIFICATION)
+    ae.acse_timeout = ae.connection_timeout = ae.network_timeout = 5
     tls_args = (context, HOST) if context is not None else None
     assoc = ae.associate(HOST, port, ae_title="PACSWEB", tls_args=tls_args)
     try:
@@ -295,3 +298,14 @@ def test_remote_ae_add_with_tls_marks_the_peer_for_tls():
     assert remote.use_tls is True
     assert scu.Peer.of(remote) == scu.Peer("SECURE", "127.0.0.1", 2762, True)
     assert out.getvalue().splitlines()[-1].endswith("move destination  TLS")
+
+
+def test_a_silent_connection_does_not_hold_up_other_tls_clients(tls_settings, certs):
+    with tls_listener() as (_, secure), socket.create_connection((HOST, secure)):
+        # The silent connection above never starts its handshake.
+        started = time.monotonic()
+        status = pynetdicom_echo(secure, client_context(certs, certs.client))
+        elapsed = time.monotonic() - started
+
+    assert status == 0x0000
+    assert elapsed < 5

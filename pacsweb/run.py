@@ -77,7 +77,7 @@ def _commands(settings) -> dict[str, list[str]]:
             "--no-sweep",
         ],
     }
-    if settings.CELERY_BROKER_URL:
+    if settings.BROKER_CONFIGURED:
         # With no broker, tasks run inside the web and listener processes.
         commands["task worker"] = [
             python,

@@ -147,10 +147,13 @@ REST_FRAMEWORK = {
 
 # --- Celery ---------------------------------------------------------------
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+# No broker: tasks run in the calling process (the embedded set-up). Celery
+# still builds a producer for eager calls, and its default broker would be
+# an AMQP server on localhost; the in-memory transport keeps it offline.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "memory://localhost/"
+BROKER_CONFIGURED = not CELERY_BROKER_URL.startswith("memory://")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
-# No broker: tasks run in the calling process (the embedded set-up).
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not BROKER_CONFIGURED
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

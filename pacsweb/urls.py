@@ -8,4 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dicomweb/", include("apps.dicomweb.urls")),
     path("api/", include("pacsweb.api")),
+    # Browser pages (sign-in, study list, study, upload, viewer).
+    path("", include("apps.viewer.urls")),
 ]

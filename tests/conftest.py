@@ -4,6 +4,9 @@ from pathlib import Path
 import pydicom.data
 import pytest
 
+# Fixtures of the browser tests (chromium, page), shared by their modules.
+pytest_plugins = ["tests.browser_support"]
+
 PYDICOM_DATA = Path(pydicom.data.__file__).parent
 TEST_FILES = PYDICOM_DATA / "test_files"
 CHARSET_FILES = PYDICOM_DATA / "charset_files"

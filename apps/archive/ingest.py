@@ -151,7 +151,7 @@ def _ingest(
 
     replaced_path = None
     try:
-        outcome, instance_id, replaced_path = _commit_rows(
+        outcome, instance_id, series_id, replaced_path = _commit_rows(
             ds, parsed, identity, instance_json, relative, size, digest, source_ae_title, collection_ids, policy
         )
     except IngestError:
@@ -170,7 +170,7 @@ def _ingest(
     if outcome is not Outcome.DUPLICATE:
 
         def announce() -> None:
-            signals.instance_stored.send(sender=Instance, instance_id=instance_id)
+            signals.instance_stored.send(sender=Instance, instance_id=instance_id, series_id=series_id)
 
         # robust: a failing receiver (a thumbnail, say) is logged by Django
         # and never turns a stored instance into a reported failure.
@@ -224,13 +224,24 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
                 identity.sop_uid,
             )
         if policy == "keep":
-            return Outcome.DUPLICATE, existing.pk, None
+            return Outcome.DUPLICATE, existing.pk, existing.series_id, None
         replaced_path = existing.storage_path
         _delete_instance_rows(existing)
 
-    patient = _patient(ds, instance_json)
-    study, study_created = _study(ds, identity, patient, instance_json)
-    series, series_created = _series(ds, identity, study, instance_json, source_ae)
+    # Most instances arrive into a series that already exists: one joined
+    # lookup then replaces the three get_or_create round trips.
+    known = (
+        Series.objects.select_related("study__patient")
+        .filter(series_instance_uid=identity.series_uid)
+        .first()
+    )
+    if known is not None and known.study.study_instance_uid == identity.study_uid:
+        series, study, patient = known, known.study, known.study.patient
+        study_created = series_created = False
+    else:
+        patient = _patient(ds, instance_json)
+        study, study_created = _study(ds, identity, patient, instance_json)
+        series, series_created = _series(ds, identity, study, instance_json, source_ae)
 
     instance = Instance.objects.create(
         sop_instance_uid=identity.sop_uid,
@@ -271,7 +282,7 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
         study.collections.add(*Collection.objects.filter(pk__in=collection_ids))
 
     outcome = Outcome.REPLACED if replaced_path else Outcome.STORED
-    return outcome, instance.pk, replaced_path
+    return outcome, instance.pk, series.pk, replaced_path
 
 
 def _patient(ds: Dataset, instance_json: dict) -> Patient:

@@ -7,6 +7,6 @@ instances (thumbnails, forwarding) connect here instead.
 from django.dispatch import Signal
 
 # Sent once an instance's rows are committed (stored or replaced, not a
-# kept duplicate), with `instance_id`. Sent from transaction.on_commit, so
+# kept duplicate), with `instance_id` and `series_id`. Sent from transaction.on_commit, so
 # receivers see the committed rows and may enqueue tasks that read them.
 instance_stored = Signal()

@@ -4,7 +4,6 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.archive.models import Instance
 from apps.dicomweb import thumbnails
 
 
@@ -13,12 +12,6 @@ def make_series_thumbnail(series_id: int) -> None:
     thumbnails.make_series_thumbnail(series_id)
 
 
-def enqueue_series_thumbnail(sender: Any, instance_id: int, **kwargs: Any) -> None:
+def enqueue_series_thumbnail(sender: Any, series_id: int, **kwargs: Any) -> None:
     """Receiver of apps.archive.signals.instance_stored."""
-    series_id = (
-        Instance.objects.filter(pk=instance_id)
-        .values_list("series_id", flat=True)
-        .first()
-    )
-    if series_id is not None:
-        make_series_thumbnail.delay(series_id)
+    make_series_thumbnail.delay(series_id)

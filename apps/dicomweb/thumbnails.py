@@ -40,6 +40,7 @@ def default_viewport() -> render.Viewport:
 def representative(series_id: int) -> Instance | None:
     return (
         Instance.objects.filter(series_id=series_id, number_of_frames__gt=0)
+        .defer("metadata_json")
         .order_by("instance_number", "id")
         .first()
     )

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         if sweep_interval is None:
             sweep_interval = (
                 0
-                if settings.CELERY_BROKER_URL
+                if settings.BROKER_CONFIGURED
                 else settings.PACSWEB_SWEEP_INTERVAL_SECONDS
             )
         if sweep_interval < 0:

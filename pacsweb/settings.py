@@ -242,6 +242,69 @@ PACSWEB_DIMSE_TIMEOUT = env_int("PACSWEB_DIMSE_TIMEOUT", 30, minimum=1)
 PACSWEB_JOB_RETRIES = env_int("PACSWEB_JOB_RETRIES", 3, minimum=0)
 PACSWEB_JOB_RETRY_BACKOFF = env_int("PACSWEB_JOB_RETRY_BACKOFF", 10, minimum=0)
 
+# --- Security: authentication, access, audit (docs/security.md) -----------
+
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LockoutModelBackend"]
+MIDDLEWARE += [
+    "apps.accounts.middleware.DenyByDefaultMiddleware",
+    "apps.accounts.middleware.SecurityHeadersMiddleware",
+    "apps.accounts.middleware.AdminAuditMiddleware",
+]
+# API views sit behind the URL-level guard (apps/accounts/access.py); DRF
+# takes the caller it found and refuses views that no guard wrapped.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["apps.accounts.drf.GuardedCaller"]
+REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] = ["apps.accounts.drf.PassedTheGuard"]
+
+# Named so that migrations can refer to the (not swapped) application model.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "apps.accounts.scopes.PermissionScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("PACSWEB_TOKEN_SECONDS", 3600, minimum=60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("PACSWEB_REFRESH_TOKEN_SECONDS", 14 * 24 * 3600, minimum=60),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    # PKCE with S256 on every authorization-code exchange, public clients
+    # and confidential ones alike (RFC 9700 2.1.1).
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ROTATE_REFRESH_TOKEN": True,
+}
+
+# Failed sign-ins: this many within the window lock the user name (and the
+# address) for the lockout period.
+PACSWEB_SIGNIN_MAX_FAILURES = env_int("PACSWEB_SIGNIN_MAX_FAILURES", 5, minimum=1)
+PACSWEB_SIGNIN_WINDOW_SECONDS = env_int("PACSWEB_SIGNIN_WINDOW_SECONDS", 900, minimum=1)
+PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int("PACSWEB_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1)
+
+# Demo only: read access for everybody, logged as a warning at start and
+# refused in production (pacsweb.E003).
+PACSWEB_ANONYMOUS_READ = env_bool("PACSWEB_ANONYMOUS_READ", False)
+# Audit events also go to this syslog receiver ("udp://host:port").
+PACSWEB_AUDIT_SYSLOG = env_str("PACSWEB_AUDIT_SYSLOG", "")
+# Behind a reverse proxy that sets X-Forwarded-For: take the client address
+# for audit and lockout from it.
+PACSWEB_TRUST_X_FORWARDED_FOR = env_bool("PACSWEB_TRUST_X_FORWARDED_FOR", False)
+PACSWEB_SHARE_MAX_HOURS = env_int("PACSWEB_SHARE_MAX_HOURS", 30 * 24, minimum=1)
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+PACSWEB_HTTPS = env_bool("PACSWEB_HTTPS", False)
+if PACSWEB_HTTPS:
+    # Served over HTTPS, normally behind a proxy that terminates TLS and
+    # sets X-Forwarded-Proto (docs/security.md, "HTTPS deployment").
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("PACSWEB_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("PACSWEB_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
 # --- DICOM TLS and calling-AE hosts (apps/dimse/tls.py, access.py) ---------
 
 # A second listener port speaking DICOM TLS (PS3.15 B.1) beside the plain

@@ -5,7 +5,8 @@ import pydicom.data
 import pytest
 
 # Fixtures of the browser tests (chromium, page), shared by their modules.
-pytest_plugins = ["tests.browser_support"]
+# Browser fixtures; personas, tokens and clients for access-control tests.
+pytest_plugins = ["tests.browser_support", "tests.personas"]
 
 PYDICOM_DATA = Path(pydicom.data.__file__).parent
 TEST_FILES = PYDICOM_DATA / "test_files"

@@ -62,7 +62,9 @@ def test_anonymous_and_non_staff_users_are_refused(client):
     client.force_login(User.objects.create_user("nurse", password="pw-not-used"))
     member = client.get("/api/jobs/")
 
-    assert anonymous.status_code == 403
+    # No credentials: 401 from the security guard; signed in without the
+    # permission: 403.
+    assert anonymous.status_code == 401
     assert member.status_code == 403
 
 

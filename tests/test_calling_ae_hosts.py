@@ -6,6 +6,7 @@ import socket
 import pytest
 from pynetdicom import AE
 
+from apps.accounts.models import AuditEvent
 from apps.dimse import hosts
 from apps.dimse.models import RemoteAE
 from tests.qr_peers import HOST, listener
@@ -59,6 +60,16 @@ def test_a_known_title_from_an_unexpected_address_is_rejected_and_logged(
     [refusal] = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
     assert "MODALITY at 127.0.0.1" in refusal
     assert "expected from 127.0.0.2" in refusal
+    [event] = AuditEvent.objects.filter(action="access")
+    assert (event.outcome, event.ae_title, event.address) == (
+        "denied",
+        "MODALITY",
+        "127.0.0.1",
+    )
+    assert event.resource == "A-ASSOCIATE-RQ to PACSWEB"
+    assert event.detail == (
+        "association rejected: calling AE title known, but expected from 127.0.0.2"
+    )
 
 
 def test_localhost_as_host_admits_the_loopback_address(settings):

@@ -8,6 +8,7 @@ from dicomweb_client.api import DICOMwebClient
 from requests.exceptions import HTTPError
 
 from tests.conftest import sample
+from tests.personas import make_token, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,10 +19,14 @@ CT_SERIES = "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322"
 
 @pytest.fixture
 def dicomweb(live_server) -> DICOMwebClient:
+    user = make_user("archivist", "archive-admin")
+    token = make_token(user, "read store")
     # Django's development server cannot read chunked request bodies, which
     # the client sends above chunk_size; gunicorn can (tests/test_gunicorn.py).
     return DICOMwebClient(
-        url=f"{live_server.url}/dicomweb", chunk_size=64 * 1024 * 1024
+        url=f"{live_server.url}/dicomweb",
+        chunk_size=64 * 1024 * 1024,
+        headers={"Authorization": f"Bearer {token}"},
     )
 
 

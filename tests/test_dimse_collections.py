@@ -196,3 +196,16 @@ def test_an_ae_restricted_to_no_collection_reaches_nothing(archive):
 
     assert bare.reach() == []
     assert RemoteAE.objects.get(ae_title="EVERYONE").reach() is None
+
+
+def test_c_store_into_a_study_outside_the_aes_collections_is_refused(archive):
+    with listener() as port:
+        result = run(
+            ["storescu", "-v", "-aet", "LIMITED", "-aec", "PACSWEB", HOST, str(port)]
+            + [str(sample("MR_small.dcm"))]
+        )
+
+    # 0x0124 Refused: Not Authorized, which dcmtk does not name.
+    assert "Received Store Response (Unknown Status: 0x124)" in result.stderr
+    study = Study.objects.get(study_instance_uid=MR.StudyInstanceUID)
+    assert [c.name for c in study.collections.all()] == ["south"]

@@ -13,6 +13,12 @@ from tests.qr_peers import HOST, listener
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture
+def client(archive_client):
+    # Past the security guard (tests/test_auth_*.py covers the guard).
+    return archive_client
+
 LEVELS = {
     "STUDY": ("studies", "0020000D", "StudyInstanceUID"),
     "SERIES": ("series", "0020000E", "SeriesInstanceUID"),

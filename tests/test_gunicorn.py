@@ -38,6 +38,9 @@ class Server:
     url: str
     worker_pid: int
     var_dir: Path
+    # Carries an administrator's bearer token (the security guard's 401
+    # is tested in tests/test_auth_*.py).
+    session: requests.Session
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,7 @@ def gunicorn(tmp_path_factory) -> Iterator[Server]:
         check=True,
         capture_output=True,
     )
+    session = _admin_session(env)
     log_path = var_dir / "gunicorn.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -79,10 +83,26 @@ def gunicorn(tmp_path_factory) -> Iterator[Server]:
         )
     try:
         url, worker_pid = _wait_until_listening(log_path, process)
-        yield Server(url, worker_pid, var_dir)
+        yield Server(url, worker_pid, var_dir, session)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _admin_session(env: dict[str, str]) -> requests.Session:
+    admin_env = {**env, "PACSWEB_ADMIN_PASSWORD": "gunicorn-test-admin-passphrase"}
+    for command in (["ensure_admin"], ["issue_token", "admin"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=BASE_DIR,
+            env=admin_env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {done.stdout.strip()}"
+    return session
 
 
 def _wait_until_listening(log_path: Path, process: subprocess.Popen) -> tuple[str, int]:
@@ -113,7 +133,7 @@ def test_it_stores_a_chunked_request_body(gunicorn: Server):
     data = files_body([sample("CT_small.dcm"), sample("chrH31.dcm")])
 
     # A generator body makes requests send Transfer-Encoding: chunked.
-    response = requests.post(
+    response = gunicorn.session.post(
         f"{gunicorn.url}/dicomweb/studies",
         data=_chunks(data),
         headers={"Content-Type": STOW_CONTENT_TYPE},
@@ -130,7 +150,7 @@ def test_it_stores_a_chunked_request_body(gunicorn: Server):
         for name in ("CT_small.dcm", "chrH31.dcm")
     ]
     assert urls[0].startswith(f"{gunicorn.url}/dicomweb/studies/")
-    retrieved = requests.get(urls[0], headers={"Accept": ANY_DICOM}, timeout=60)
+    retrieved = gunicorn.session.get(urls[0], headers={"Accept": ANY_DICOM}, timeout=60)
     [(_, body)] = split_response(retrieved.content, retrieved.headers["Content-Type"])
     assert body == sample("CT_small.dcm").read_bytes()
 
@@ -138,7 +158,7 @@ def test_it_stores_a_chunked_request_body(gunicorn: Server):
 def test_it_refuses_a_chunked_body_with_a_wrong_boundary(gunicorn: Server):
     data = files_body([sample("MR_small.dcm")], boundary="not-" + BOUNDARY)
 
-    response = requests.post(
+    response = gunicorn.session.post(
         f"{gunicorn.url}/dicomweb/studies",
         data=_chunks(data),
         headers={"Content-Type": STOW_CONTENT_TYPE},
@@ -149,12 +169,12 @@ def test_it_refuses_a_chunked_body_with_a_wrong_boundary(gunicorn: Server):
     assert "no part delimited by the boundary" in response.json()["reason"]
     sop = pydicom.dcmread(sample("MR_small.dcm")).SOPInstanceUID
     study = pydicom.dcmread(sample("MR_small.dcm")).StudyInstanceUID
-    missing = requests.get(
+    missing = gunicorn.session.get(
         f"{gunicorn.url}/dicomweb/studies/{study}/metadata", timeout=60
     )
     assert missing.status_code == 404
     assert (
-        requests.get(
+        gunicorn.session.get(
             f"{gunicorn.url}/dicomweb/studies/{study}/series/x", timeout=60
         ).status_code
         == 400
@@ -198,10 +218,12 @@ def test_a_300_mb_body_streams_through_a_worker_without_holding_it(gunicorn: Ser
 
     # The worker loads Django on its first request: warm it up so that the
     # baseline is a worker that has served, not a bare process.
-    assert requests.get(f"{gunicorn.url}/healthz", timeout=60).status_code == 200
+    assert (
+        gunicorn.session.get(f"{gunicorn.url}/healthz", timeout=60).status_code == 200
+    )
     baseline = _peak_rss(gunicorn.worker_pid)
     started = time.monotonic()
-    stored = requests.post(
+    stored = gunicorn.session.post(
         f"{gunicorn.url}/dicomweb/studies",
         data=body(),
         headers={"Content-Type": STOW_CONTENT_TYPE},
@@ -210,7 +232,7 @@ def test_a_300_mb_body_streams_through_a_worker_without_holding_it(gunicorn: Ser
     store_seconds = time.monotonic() - started
     url = stored.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
     started = time.monotonic()
-    with requests.get(
+    with gunicorn.session.get(
         url, headers={"Accept": ANY_DICOM}, stream=True, timeout=600
     ) as response:
         received = _single_part_digest(response)

@@ -12,6 +12,12 @@ from tests.test_pixel_views import parts
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def client(archive_client):
+    # Past the security guard (tests/test_auth_*.py covers the guard).
+    return archive_client
+
 ASK_ELE = (
     'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'
 )

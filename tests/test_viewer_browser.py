@@ -24,6 +24,7 @@ from tests.browser_support import (
     sign_in,
 )
 from tests.conftest import sample
+from tests.personas import grant_everything
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +34,8 @@ HTTP_NOT_IMPLEMENTED = 501
 
 @pytest.fixture
 def clinician(page):
-    return User.objects.create_user("clinician", password=PASSWORD)
+    # Past the security guard: every permission and collection.
+    return grant_everything(User.objects.create_user("clinician", password=PASSWORD))
 
 
 def _require(page, path: str, service: str) -> None:

@@ -28,6 +28,7 @@ from tests.browser_support import (
 )
 from tests.conftest import sample
 from tests.fake_dicomweb import FakeDicomWeb
+from tests.personas import grant_everything
 from tests.viewer_fixtures import (
     ingest_as_new_series,
     ingest_as_new_study,
@@ -42,7 +43,8 @@ CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 
 @pytest.fixture
 def dicomweb(page, tmp_path):
-    User.objects.create_user("clinician", password=PASSWORD)
+    # Past the security guard: every permission and collection.
+    grant_everything(User.objects.create_user("clinician", password=PASSWORD))
     fake = FakeDicomWeb(spool_dir=tmp_path)
     fake.install(page)
     enforce_viewer_csp(page)

@@ -8,6 +8,7 @@ from apps.archive.ingest import ingest_file
 from apps.archive.models import Collection, Study
 from apps.viewer import views
 from tests.conftest import sample
+from tests.personas import grant_everything
 from tests.viewer_fixtures import ingest_as_new_series, ingest_renamed
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,8 @@ PASSWORD = "a-long-passphrase-42"
 
 @pytest.fixture
 def user():
-    return User.objects.create_user("clinician", password=PASSWORD)
+    # Past the security guard: every permission and collection.
+    return grant_everything(User.objects.create_user("clinician", password=PASSWORD))
 
 
 @pytest.fixture

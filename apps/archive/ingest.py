@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from pydicom.dataset import Dataset
 
-from apps.archive import dicomjson, levels, signals, storage
+from apps.archive import dicomjson, levels, rules, signals, storage
 from apps.archive.models import (
     Collection,
     Instance,
@@ -84,8 +84,13 @@ def ingest_file(
     expected_study_uid: str | None = None,
     collection_ids: Iterable[int] = (),
     duplicate_policy: str | None = None,
+    reach: list[int] | None = None,
 ) -> IngestResult:
     """Store one PS3.10 file.
+
+    `reach`: the sender's collections (None = unrestricted). An instance
+    for an existing study outside them is refused, so that storing into a
+    study cannot add the sender's collections to it and open it to them.
 
     `owned`: the file is a temporary file in the store's receiving area
     (storage.new_temp_file / spool) and is moved into place; otherwise it is
@@ -100,6 +105,7 @@ def ingest_file(
             expected_study_uid=expected_study_uid,
             collection_ids=list(collection_ids),
             policy=duplicate_policy or settings.PACSWEB_DUPLICATE_POLICY,
+            reach=reach,
         )
     finally:
         temp_path.unlink(missing_ok=True)
@@ -112,6 +118,7 @@ def _ingest(
     expected_study_uid: str | None,
     collection_ids: list[int],
     policy: str,
+    reach: list[int] | None = None,
 ) -> IngestResult:
     try:
         parsed = read_header(temp_path)
@@ -123,6 +130,13 @@ def _ingest(
         raise IngestError(
             Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
             f"StudyInstanceUID {identity.study_uid} does not match the target study {expected_study_uid}",
+            identity.sop_class_uid,
+            identity.sop_uid,
+        )
+    if reach is not None and _outside_reach(identity.study_uid, reach):
+        raise IngestError(
+            Status.NOT_AUTHORIZED,
+            "the study exists and is outside the sender's collections",
             identity.sop_class_uid,
             identity.sop_uid,
         )
@@ -178,6 +192,11 @@ def _ingest(
     return IngestResult(outcome, identity, instance_id)
 
 
+def _outside_reach(study_uid: str, reach: list[int]) -> bool:
+    existing = Study.objects.filter(study_instance_uid=study_uid)
+    return existing.exists() and not existing.filter(collections__in=reach).exists()
+
+
 def _identity(ds: Dataset) -> Identity:
     values = {}
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
@@ -224,6 +243,18 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
                 identity.sop_uid,
             )
         if policy == "keep":
+            # "keep" tells the sender its instance is held; that is only true
+            # where it sent it. The same UID in another series is a UID
+            # collision, and reporting it stored gave a RetrieveURL that 404s.
+            held = existing.series
+            if (held.series_instance_uid, held.study.study_instance_uid) != (identity.series_uid, identity.study_uid):
+                raise IngestError(
+                    Status.DUPLICATE_SOP_INSTANCE,
+                    f"this SOPInstanceUID is already stored in study {held.study.study_instance_uid}, "
+                    f"series {held.series_instance_uid}",
+                    identity.sop_class_uid,
+                    identity.sop_uid,
+                )
             return Outcome.DUPLICATE, existing.pk, existing.series_id, None
         replaced_path = existing.storage_path
         _delete_instance_rows(existing)
@@ -278,6 +309,10 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
         Patient.objects.filter(pk=patient.pk).update(number_of_studies=F("number_of_studies") + 1)
     if series_created and series.modality:
         _add_modality(study, series.modality)
+    if series_created:
+        collection_ids = collection_ids + rules.collections_for(
+            source_ae, series.institution_name, patient.issuer_of_patient_id
+        )
     if collection_ids:
         study.collections.add(*Collection.objects.filter(pk__in=collection_ids))
 

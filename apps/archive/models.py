@@ -158,3 +158,38 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+
+class CollectionRule(models.Model):
+    """Puts arriving studies into a collection (applied in ingest.py).
+
+    A rule matches when every criterion it sets matches; empty criteria are
+    ignored. The AE title and the issuer compare exactly, the institution
+    name without regard to case. Several matching rules add several
+    collections.
+    """
+
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="rules"
+    )
+    source_ae_title = models.CharField(max_length=16, blank=True)
+    institution_name = models.CharField(max_length=64, blank=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="collection_rule_has_a_criterion",
+                condition=~models.Q(
+                    source_ae_title="", institution_name="", issuer_of_patient_id=""
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        criteria = [
+            f"AE={self.source_ae_title}" if self.source_ae_title else "",
+            f"institution={self.institution_name}" if self.institution_name else "",
+            f"issuer={self.issuer_of_patient_id}" if self.issuer_of_patient_id else "",
+        ]
+        return f"{' '.join(c for c in criteria if c)} -> {self.collection}"

@@ -270,6 +270,9 @@ def _range(key: Key, value: str) -> Filter:
 # --- QIDO-RS parameters (PS3.18 8.3.4) -------------------------------------
 
 FLAGS = ("includefield", "fuzzymatching", "limit", "offset", "orderby")
+# limit and offset end up in SQL LIMIT/OFFSET, 64-bit signed integers in
+# SQLite and PostgreSQL; offset + limit + 1 must still fit.
+MAX_COUNT = 2**62
 
 
 def _parse_params(
@@ -346,8 +349,12 @@ def _attribute_tag(name: str) -> str:
 
 def _count(name: str, value: str, *, minimum: int) -> int:
     what = "a positive" if minimum else "a non-negative"
-    if not value.isdigit() or int(value) < minimum:
+    # ASCII digits only: str.isdigit() also accepts superscripts and other
+    # scripts' digits, some of which int() then refuses.
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum:
         raise QueryError(name, f"must be {what} integer, got {value!r}")
+    if int(value) > MAX_COUNT:
+        raise QueryError(name, f"must be at most {MAX_COUNT}, got {value}")
     return int(value)
 
 

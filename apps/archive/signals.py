@@ -10,3 +10,7 @@ from django.dispatch import Signal
 # kept duplicate), with `instance_id` and `series_id`. Sent from transaction.on_commit, so
 # receivers see the committed rows and may enqueue tasks that read them.
 instance_stored = Signal()
+
+# Sent once a delete has committed and its files are gone, with
+# `series_uids`: the series that lost instances (possibly all of them).
+instances_deleted = Signal()

@@ -65,10 +65,11 @@ def store(request: HttpRequest, study: str | None = None) -> HttpResponse:
     parts = _receive(read, boundary)
     # A restricted caller's studies join the collections it may read, so
     # that it can retrieve what it stored; storing itself is not filtered.
-    collection_ids = list(context.allowed_collections(request) or [])
+    reach = context.allowed_collections(request)
+    collection_ids = list(reach or [])
     try:
         outcomes = [
-            _store_part(index, part, study, collection_ids)
+            _store_part(index, part, study, collection_ids, reach)
             for index, part in enumerate(parts, start=1)
         ]
     finally:
@@ -77,6 +78,8 @@ def store(request: HttpRequest, study: str | None = None) -> HttpResponse:
         for part in parts:
             part.path.unlink(missing_ok=True)
 
+    # Named in the audit event the security guard writes for this request.
+    request.audit_study_uids = [o.study_uid for o in outcomes if o.study_uid]  # type: ignore[attr-defined]
     return _response(request, outcomes, study, response_type)
 
 
@@ -169,7 +172,11 @@ def _receive(read: Callable[[int], bytes], boundary: str) -> list[Part]:
 
 
 def _store_part(
-    index: int, part: Part, study: str | None, collection_ids: list[int]
+    index: int,
+    part: Part,
+    study: str | None,
+    collection_ids: list[int],
+    reach: list[int] | None,
 ) -> PartOutcome:
     refused = _refuse_before_ingest(part)
     if refused:
@@ -182,6 +189,9 @@ def _store_part(
             owned=True,
             expected_study_uid=study,
             collection_ids=collection_ids,
+            # A study outside the caller's collections is not theirs to
+            # add to (0x0124, apps/archive/ingest.py).
+            reach=reach,
         )
     except IngestError as exc:
         return PartOutcome(

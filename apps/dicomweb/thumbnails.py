@@ -97,6 +97,15 @@ def make_series_thumbnail(series_id: int) -> bool:
     return series_thumbnail(series_id, series_uid) is not None
 
 
+def forget_series(sender: object, series_uids: list[str], **kwargs: object) -> None:
+    """Receiver of apps.archive.signals.instances_deleted: drop the cached
+    thumbnails of those series (made again on demand if any remain)."""
+    for series_uid in series_uids:
+        digest = hashlib.sha256(series_uid.encode()).hexdigest()
+        for path in (cache_root() / digest[:2]).glob(f"{digest}-*.jpg"):
+            path.unlink(missing_ok=True)
+
+
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write then rename: a reader sees the old thumbnail or the new one,

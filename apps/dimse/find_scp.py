@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from pydicom.dataset import Dataset
 
+from apps.accounts import audit, dimse_audit
 from apps.archive.matching import QueryError, search
 from apps.archive.query import Query
 from apps.archive.results import Renderer
@@ -31,6 +32,12 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     root = "PATIENT" if event.context.abstract_syntax == PATIENT_ROOT_FIND else "STUDY"
     try:
         if not access.permitted(calling, "query"):
+            dimse_audit.record_request(
+                event,
+                audit.QUERY,
+                outcome=audit.DENIED,
+                status=QueryRetrieveStatus.NOT_AUTHORIZED,
+            )
             yield (
                 _status(QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not query"),
                 None,
@@ -43,6 +50,13 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         rows = search(query).rows
         renderer = Renderer(query)
         matches = [_response(renderer.render(row), identifier) for row in rows]
+        dimse_audit.record_request(
+            event,
+            audit.QUERY,
+            outcome=audit.SUCCESS,
+            status=0,
+            detail=f"{len(matches)} match(es)",
+        )
     except QueryError as exc:
         yield (
             _status(QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)),

@@ -15,10 +15,12 @@ import time
 from typing import Any, cast
 
 from django.conf import settings
+from django.db import close_old_connections
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
+from apps.accounts import audit, dimse_audit
 from apps.dimse import access, echo, query_retrieve, receive, store, tls
 from apps.dimse.service import Service
 
@@ -47,18 +49,36 @@ def _log_accepted(event: Event) -> None:
 
 def _log_rejected(event: Event) -> None:
     peer = event.assoc.requestor
+    reason = access.rejection_reason(event.assoc)
     logger.warning(
         "association rejected from %s at %s:%s: %s",
         peer.ae_title,
         peer.address,
         peer.port,
-        access.rejection_reason(event.assoc),
+        reason,
     )
+    try:
+        audit.record(
+            audit.ACCESS,
+            outcome=audit.DENIED,
+            ae_title=peer.ae_title,
+            address=peer.address,
+            resource=f"A-ASSOCIATE-RQ to {event.assoc.acceptor.ae_title}",
+            detail=f"association rejected: {reason}",
+        )
+    except Exception:
+        # The rejection stands whether or not its record could be written.
+        logger.exception("could not audit the rejection of %s", peer.ae_title)
+    finally:
+        close_old_connections()
 
 
 ASSOCIATION_HANDLERS = [
     (evt.EVT_ACCEPTED, _log_accepted),
     (evt.EVT_REJECTED, _log_rejected),
+    (evt.EVT_CONN_CLOSE, receive.discard_partial_receive),
+    # One audit event per association that stored (apps/accounts).
+    *dimse_audit.HANDLERS,
 ]
 
 

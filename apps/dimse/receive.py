@@ -41,6 +41,24 @@ def enable_chunked_receive() -> None:
     pynetdicom.dimse_messages.NamedTemporaryFile = _receiving_file  # type: ignore[attr-defined,assignment]
 
 
+def discard_partial_receive(event: Event) -> None:
+    """Remove the file of a data set cut off by an abort or a dropped link.
+
+    pynetdicom creates it with delete=False and forgets it when the
+    association ends mid-message; left alone, each aborted transfer would
+    hold its bytes in storage/tmp until a sweep after the grace period.
+    A completed message has already been handed over (and its `message`
+    reset), so only an incomplete one is found here. EVT_CONN_CLOSE runs
+    in the thread that writes the file, so nothing writes to it any more.
+    """
+    message = getattr(event.assoc.dimse, "message", None)
+    partial = getattr(message, "_data_set_file", None)
+    if partial is None:
+        return
+    partial.close()
+    Path(partial.name).unlink(missing_ok=True)
+
+
 def _receiving_file(**kwargs: Any) -> IO[bytes]:
     return NamedTemporaryFile(dir=storage.tmp_dir(), prefix="dimse-", **kwargs)  # noqa: SIM115
 

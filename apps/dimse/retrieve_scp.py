@@ -14,7 +14,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
 from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from apps.accounts import audit, dimse_audit
 from apps.archive import storage
 from apps.archive.models import Instance
 from apps.archive.status import QueryRetrieveStatus
@@ -33,6 +35,7 @@ _LEVEL_KEYS = {
     "IMAGE": ("SOPInstanceUID", "sop_instance_uid__in"),
 }
 _ORDER = ["PATIENT", "STUDY", "SERIES", "IMAGE"]
+_VERIFICATION = build_context(Verification)
 
 
 class RetrieveError(Exception):
@@ -133,7 +136,10 @@ def handle_move(event) -> Iterator:
 
     selected = _authorized_selection(event, calling)
     if isinstance(selected, RetrieveError):
-        yield destination.host, destination.port
+        # pynetdicom sends a status only after it has associated with the
+        # destination, and refuses to associate with no presentation
+        # context: without one the peer got 0xC515 instead of this status.
+        yield destination.host, destination.port, {"contexts": [_VERIFICATION]}
         yield 1
         yield selected.status, None
         return
@@ -150,10 +156,36 @@ def handle_move(event) -> Iterator:
 
 def _authorized_selection(event, calling: str) -> list[Instance] | RetrieveError:
     if not access.permitted(calling, "retrieve"):
-        return RetrieveError(
+        selected: list[Instance] | RetrieveError = RetrieveError(
             QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not retrieve"
         )
-    return _selected(event, calling)
+    else:
+        selected = _selected(event, calling)
+    # One audit event per request, not per instance sent (apps/accounts).
+    if isinstance(selected, RetrieveError):
+        outcome = (
+            audit.DENIED
+            if selected.status == QueryRetrieveStatus.NOT_AUTHORIZED
+            else audit.FAILURE
+        )
+        dimse_audit.record_request(
+            event,
+            audit.RETRIEVE,
+            outcome=outcome,
+            status=selected.status,
+            detail=str(selected),
+        )
+    else:
+        destination = getattr(event, "move_destination", None)
+        to = f" to {destination.strip()}" if destination else ""
+        dimse_audit.record_request(
+            event,
+            audit.RETRIEVE,
+            outcome=audit.SUCCESS,
+            status=0,
+            detail=f"{len(selected)} instance(s){to}",
+        )
+    return selected
 
 
 def move_contexts(instances: list[Instance]) -> list[PresentationContext]:

@@ -25,6 +25,7 @@ from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
+from apps.accounts import dimse_audit
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.status import Status
 from apps.dimse import access, receive
@@ -55,10 +56,15 @@ def handle_store(event: Event) -> Status | Dataset:
     # A restricted AE's studies go into its collections (docs/security.md).
     reach = access.collections(calling_ae)
     try:
-        ingest_file(
-            path, owned=True, source_ae_title=calling_ae, collection_ids=reach or ()
+        result = ingest_file(
+            path,
+            owned=True,
+            source_ae_title=calling_ae,
+            collection_ids=reach or (),
+            reach=reach,
         )
     except IngestError as exc:
+        dimse_audit.note_store(event.assoc, "", stored=False)
         # Refused data is logged because the sender usually shows the
         # operator nothing; ingest has already logged its own failures.
         if exc.status not in LOGGED_BY_INGEST:
@@ -73,6 +79,7 @@ def handle_store(event: Event) -> Status | Dataset:
     finally:
         # ingest_file consumes the file; this only matters if it never ran.
         path.unlink(missing_ok=True)
+    dimse_audit.note_store(event.assoc, result.identity.study_uid, stored=True)
     return Status.SUCCESS
 
 

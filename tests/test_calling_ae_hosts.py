@@ -143,3 +143,16 @@ def test_a_name_is_resolved_once_per_check(monkeypatch):
     assert hosts.is_host("10.0.0.7", "ct-scanner.example")
     assert not hosts.is_host("10.0.0.8", "ct-scanner.example")
     assert calls == ["ct-scanner.example", "ct-scanner.example"]
+
+
+def test_with_the_check_off_no_name_is_looked_up(settings, monkeypatch):
+    settings.PACSWEB_REQUIRE_KNOWN_AE = False
+    RemoteAE.objects.create(ae_title="NAMED", host="pacs.example", port=104)
+    lookups = []
+    monkeypatch.setattr(hosts, "addresses_of", lambda host: lookups.append(host))
+
+    with listener() as port:
+        accepted, _ = echo_from(port, "NAMED", "127.0.0.1")
+
+    assert accepted
+    assert lookups == []

@@ -80,6 +80,10 @@ class KnownCallingAETitles:
         return bool(settings.PACSWEB_REQUIRE_KNOWN_AE)
 
     def __iter__(self):
+        # pynetdicom iterates before it asks __bool__: spare the lookups
+        # (and a DNS query) when the check is off.
+        if not settings.PACSWEB_REQUIRE_KNOWN_AE:
+            return iter([])
         assoc = threading.current_thread()
         if not isinstance(assoc, Association):
             # Read outside negotiation: there is no peer to admit.

@@ -34,3 +34,24 @@ control_socket_disable = True
 # Errors and start-up to the console; no per-request access log by default.
 errorlog = "-"
 loglevel = "info"
+
+# --- Production (issue 6): several web processes behind a proxy ----------
+
+# Recycle a worker after this many requests (with jitter, so they do not
+# all restart together): bounds slow growth in memory. 0 turns it off.
+max_requests = env_int("PACSWEB_HTTP_MAX_REQUESTS", 0, minimum=0)
+max_requests_jitter = max_requests // 10
+# The worker heartbeat file on tmpfs where there is one: on a container's
+# overlay filesystem a stalled write can look like a hung worker.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+# X-Forwarded-* headers are trusted from these addresses (the reverse
+# proxy), so redirects and the RetrieveURLs that STOW-RS answers name the
+# public scheme and host.
+forwarded_allow_ips = os.environ.get("PACSWEB_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn passes the request body through as it arrives (chunked or not):
+# STOW-RS reads it in pieces and spools each part to disk, so no body size
+# limit is needed here; PACSWEB_STOW_MAX_BYTES bounds a request instead.
+# The proxy in front must not buffer whole uploads either (nginx:
+# proxy_request_buffering off).
+accesslog = os.environ.get("PACSWEB_HTTP_ACCESS_LOG") or None

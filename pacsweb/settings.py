@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from pacsweb.env import env_bool, env_choice, env_int, env_list, env_path, env_str
 
@@ -225,6 +226,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Thumbnails fit in a square of this many pixels unless a viewport is given.
 PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
+# Frames above this many pixels are not rendered (rendered, thumbnail):
+# decoding them in floating point would take gigabytes.
+PACSWEB_RENDER_MAX_PIXELS = env_int("PACSWEB_RENDER_MAX_PIXELS", 64 * 1024 * 1024, minimum=1)
 # Where series thumbnails are cached; empty: "thumbnails" beside the
 # storage directory (never inside it, where every file is an instance).
 PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")
@@ -304,6 +308,59 @@ if PACSWEB_HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = False
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- Production topology: task queues, periodic work (issue 6) -------------
+
+# Queues by task name, so that a slow remote AE (dimse jobs) or a burst of
+# thumbnails cannot starve ingest side effects. The first matching pattern
+# wins; a worker serves the queues given to `celery worker -Q`.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "*thumbnail*": {"queue": "thumbnails"},
+    "apps.dimse.*": {"queue": "dimse"},
+    "apps.worklist.*": {"queue": "dimse"},
+    "apps.archive.*": {"queue": "ingest"},
+    "apps.dicomweb.*": {"queue": "ingest"},
+}
+PACSWEB_TASK_QUEUES = ("celery", "ingest", "dimse", "thumbnails")
+# A task not acknowledged within this many seconds (its worker died) is
+# delivered again by Redis; it must exceed the longest task run time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int(
+        "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1
+    ),
+    # Prefix for every Redis key: several pacsweb instances (or parallel
+    # test runs) can share one Redis without taking each other's tasks.
+    "global_keyprefix": env_str("CELERY_KEY_PREFIX", ""),
+}
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Where instance files live: "local" (PACSWEB_STORAGE_DIR) or "s3", an
+# S3-compatible bucket (apps/archive/objectstore.py). Receiving always
+# spools to PACSWEB_STORAGE_DIR/tmp. Credentials: AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, read by boto3 itself.
+PACSWEB_STORAGE_BACKEND = env_choice("PACSWEB_STORAGE_BACKEND", "local", ("local", "s3"))
+PACSWEB_S3_BUCKET = env_str("PACSWEB_S3_BUCKET", "")
+PACSWEB_S3_ENDPOINT_URL = env_str("PACSWEB_S3_ENDPOINT_URL", "")
+PACSWEB_S3_REGION = env_str("PACSWEB_S3_REGION", "us-east-1")
+PACSWEB_S3_PREFIX = env_str("PACSWEB_S3_PREFIX", "")
+if PACSWEB_STORAGE_BACKEND == "s3" and not PACSWEB_S3_BUCKET:
+    raise ImproperlyConfigured("PACSWEB_S3_BUCKET must be set when PACSWEB_STORAGE_BACKEND=s3")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer fails a request within seconds (503)
+    # instead of holding a web thread or a DIMSE association indefinitely.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DATABASE_CONNECT_TIMEOUT", 5, minimum=1
+    )
+
+# Periodic work under Celery beat, beside the storage sweep: jobs that no
+# worker finished are sent again (apps/dimse/stale.py) every this often.
+PACSWEB_STALE_JOB_SECONDS = env_int("PACSWEB_STALE_JOB_SECONDS", 600, minimum=60)
+CELERY_BEAT_SCHEDULE["requeue-stale-jobs"] = {
+    "task": "dimse.requeue_stale_jobs",
+    "schedule": float(PACSWEB_STALE_JOB_SECONDS),
+}
 
 # --- DICOM TLS and calling-AE hosts (apps/dimse/tls.py, access.py) ---------
 

@@ -1,8 +1,10 @@
+import os
 import shutil
 from pathlib import Path
 
 import pydicom.data
 import pytest
+from django.conf import settings as django_settings
 
 # Fixtures of the browser tests (chromium, page), shared by their modules.
 # Browser fixtures; personas, tokens and clients for access-control tests.
@@ -54,6 +56,15 @@ def storable_samples() -> list[Path]:
     return [p for p in all_samples() if p.name not in REJECTED_SAMPLES]
 
 
+# Tasks of this test process go to Redis keys of its own: the suite runs
+# on several xdist workers, each with its own test database, so a worker
+# started for one must never take the tasks of another.
+if django_settings.BROKER_CONFIGURED:
+    django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = (
+        f"pacsweb-test-{os.getpid()}:"
+    )
+
+
 @pytest.fixture(autouse=True)
 def storage_dir(tmp_path: Path, settings) -> Path:
     """Every test gets its own empty store."""
@@ -86,3 +97,26 @@ def dicom_listener(transactional_db):
     _, port = listener.start()
     yield port
     listener.stop(grace_seconds=5)
+
+
+@pytest.fixture
+def task_worker(transactional_db, settings, storage_dir: Path, tmp_path: Path):
+    """Where tasks run: a real `celery worker` when a broker is configured.
+
+    With a broker configured (CELERY_BROKER_URL), a worker process is started on the test
+    database and this test's store (the database is transactional, so the
+    worker sees committed rows) and stopped by PID afterwards; the fixture
+    gives it. Without a broker, tasks run in the test process and the
+    fixture gives None.
+    """
+    # Committed rows either way (transactional_db, named in the signature so
+    # that it wins over a module's plain django_db mark): ingest sends its
+    # signals, and so enqueues tasks, from transaction.on_commit.
+    if not settings.BROKER_CONFIGURED:
+        yield None
+        return
+    from tests.celery_support import celery_worker, purge_queues
+
+    purge_queues()
+    with celery_worker(storage_dir, tmp_path) as worker:
+        yield worker

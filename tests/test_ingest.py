@@ -20,7 +20,8 @@ CT_STUDY = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
 
 
 def _stored_bytes(instance: Instance) -> bytes:
-    return storage.absolute(instance.storage_path).read_bytes()
+    with storage.open_stored(instance.storage_path) as handle:
+        return handle.read()
 
 
 def test_it_stores_a_ct_image_with_its_rows_and_metadata():

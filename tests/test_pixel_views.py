@@ -14,6 +14,8 @@ from apps.archive import storage
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Collection, Instance
 from apps.dicomweb import rendered, retrieve_frames, thumbnails
+from apps.dicomweb import tasks as dicomweb_tasks
+from tests.celery_support import wait_until
 from tests.personas import GUARD_QUERIES
 from tests.pixel_samples import full_dataset, sample_path
 
@@ -398,6 +400,20 @@ def test_it_answers_404_for_rendering_a_missing_frame(client):
     assert "frame 2 does not exist" in response.json()["reason"]
 
 
+def test_it_refuses_to_render_a_frame_above_the_pixel_limit(client, settings):
+    settings.PACSWEB_RENDER_MAX_PIXELS = 128 * 128 - 1
+    instance = store("CT_small.dcm")
+
+    response = client.get(url(instance, "/rendered"))
+    frames = client.get(url(instance, "/frames/1"), HTTP_ACCEPT=AS_STORED)
+
+    assert response.status_code == 406
+    assert "128x128 pixels is larger than PACSWEB_RENDER_MAX_PIXELS" in (
+        response.json()["reason"]
+    )
+    assert frames.status_code == 200
+
+
 # --- Thumbnails ----------------------------------------------------------------
 
 
@@ -415,11 +431,11 @@ def test_it_makes_instance_thumbnails_fit_the_default_size(client, settings):
     assert Image.open(io.BytesIO(sized.content)).size == (40, 18)
 
 
-def test_it_caches_the_series_thumbnail_after_ingest(
-    client, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        instance = store("CT_small.dcm")
+def test_it_caches_the_series_thumbnail_after_ingest(client, task_worker):
+    # task_worker: the thumbnail task runs in a real celery worker when a
+    # broker is configured, in this process otherwise.
+    instance = store("CT_small.dcm")
+    wait_until(lambda: any(thumbnails.cache_root().rglob("*.jpg")), timeout=60)
     cached = list(thumbnails.cache_root().rglob("*.jpg"))
     series_url = url(instance).split("/instances/")[0]
 
@@ -497,6 +513,10 @@ def test_a_failing_thumbnail_never_fails_the_ingest(
         raise RuntimeError("renderer exploded")
 
     monkeypatch.setattr(thumbnails, "make_series_thumbnail", broken)
+    # In this process even when a broker is configured, so that the
+    # failure happens where the ingest is.
+    task = dicomweb_tasks.make_series_thumbnail
+    monkeypatch.setattr(task, "delay", lambda *args: task.apply(args=args))
 
     result = ingest_file(sample_path("CT_small.dcm"))
 

@@ -19,6 +19,12 @@ from tests.multipart_bodies import STOW_CONTENT_TYPE, files_body
 
 pytestmark = pytest.mark.django_db
 
+@pytest.fixture
+def client(archive_client):
+    # Past the security guard (tests/test_auth_*.py covers the guard).
+    return archive_client
+
+
 CT_STUDY = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
 CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 

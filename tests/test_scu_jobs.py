@@ -169,7 +169,9 @@ def test_a_job_on_an_unreachable_peer_retries_then_fails():
     with override_settings(
         PACSWEB_JOB_RETRIES=2, PACSWEB_JOB_RETRY_BACKOFF=0, PACSWEB_DIMSE_TIMEOUT=2
     ):
-        tasks.run_job.delay(job.pk)
+        # apply(): in this process whatever the broker, so that the
+        # overridden settings reach the task.
+        tasks.run_job.apply(args=(job.pk,))
 
     job.refresh_from_db()
     assert job.state == Job.State.FAILED

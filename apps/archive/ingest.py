@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from pydicom.dataset import Dataset
 
@@ -48,12 +48,21 @@ class Outcome(Enum):
 class IngestError(Exception):
     """An instance that was not stored, with the DICOM status that says why."""
 
+    # True when the archive itself is briefly unable to store (its database
+    # is unreachable): the sender should try again later, and STOW-RS
+    # answers 503 rather than blaming the data.
+    unavailable = False
+
     def __init__(self, status: Status, reason: str, sop_class_uid: str = "", sop_instance_uid: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.sop_class_uid = sop_class_uid
         self.sop_instance_uid = sop_instance_uid
+
+
+class ArchiveUnavailable(IngestError):
+    unavailable = True
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,12 @@ def _ingest(
     except IngestError:
         storage.remove(relative)
         raise
+    except (OperationalError, InterfaceError):
+        storage.remove(relative)
+        logger.exception("database unavailable while storing %s; file removed", identity.sop_uid)
+        raise ArchiveUnavailable(
+            Status.OUT_OF_RESOURCES, "the archive database is unavailable; try again later", identity.sop_class_uid, identity.sop_uid
+        ) from None
     except Exception:
         storage.remove(relative)
         logger.exception("database step failed for %s; file removed", identity.sop_uid)

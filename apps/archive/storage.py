@@ -11,6 +11,11 @@ the database no longer points at it.
 
 Durability: data is fsynced, then renamed into place, then the directory is
 fsynced; only after that may a row referencing the file commit.
+
+With PACSWEB_STORAGE_BACKEND=s3 the stored files are objects in a bucket
+(apps/archive/objectstore.py) under the same relative names; receiving
+still uses the local tmp/ area, and every function below keeps its
+meaning, except `absolute`, which exists only for local files.
 """
 
 import hashlib
@@ -25,9 +30,16 @@ from typing import BinaryIO
 
 from django.conf import settings
 
+from apps.archive import objectstore
+from apps.archive.objectstore import StoredObject
+
 TMP_DIRNAME = "tmp"
 TMP_PREFIX = "rcv-"
 CHUNK_SIZE = 1024 * 1024
+
+
+def uses_object_store() -> bool:
+    return settings.PACSWEB_STORAGE_BACKEND == "s3"
 
 
 def root() -> Path:
@@ -79,7 +91,9 @@ def sha256_of(path: Path) -> str:
 
 
 def path_for(study_uid: str, series_uid: str, sop_uid: str) -> str:
-    digest = hashlib.sha256(f"{study_uid}\\{series_uid}\\{sop_uid}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{study_uid}\\{series_uid}\\{sop_uid}".encode()
+    ).hexdigest()
     return f"{digest[:2]}/{digest[2:4]}/{digest}-{secrets.token_hex(4)}.dcm"
 
 
@@ -94,6 +108,9 @@ def absolute(relative: str) -> Path:
 
 def place(temp_path: Path, relative: str) -> None:
     """Make a received file durable at its final path (fsync, rename, fsync dir)."""
+    if uses_object_store():
+        objectstore.put(temp_path, relative)
+        return
     target = absolute(relative)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(temp_path, "rb+") as handle:
@@ -111,6 +128,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 def remove(relative: str) -> None:
+    if uses_object_store():
+        objectstore.delete(relative)
+        return
     try:
         absolute(relative).unlink()
     except FileNotFoundError:
@@ -118,11 +138,19 @@ def remove(relative: str) -> None:
 
 
 def open_stored(relative: str) -> BinaryIO:
+    """The stored file, seekable, for reading (ranged GETs on S3)."""
+    if uses_object_store():
+        return objectstore.open_object(relative)  # type: ignore[return-value]
     return open(absolute(relative), "rb")
 
 
-def iter_stored(relative: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+def iter_stored(
+    relative: str, start: int = 0, length: int | None = None
+) -> Iterator[bytes]:
     """Stream a stored file (or a byte range of it) in chunks."""
+    if uses_object_store():
+        yield from objectstore.iter_range(relative, start, length)
+        return
     with open_stored(relative) as handle:
         handle.seek(start)
         remaining = length
@@ -150,6 +178,10 @@ def stale_temp_files(older_than_seconds: float) -> list[Path]:
 
 def all_stored() -> Iterator[str]:
     """Every stored instance file, as a path relative to the root."""
+    if uses_object_store():
+        for item in objectstore.iter_objects():
+            yield item.relative
+        return
     base = root()
     if not base.exists():
         return
@@ -158,3 +190,24 @@ def all_stored() -> Iterator[str]:
             continue
         for path in first.rglob("*.dcm"):
             yield path.relative_to(base).as_posix()
+
+
+def stored_objects() -> Iterator[StoredObject]:
+    """Every stored instance file with its size and modification time."""
+    if uses_object_store():
+        yield from objectstore.iter_objects()
+        return
+    for relative in all_stored():
+        try:
+            info = absolute(relative).stat()
+        except FileNotFoundError:
+            continue
+        yield StoredObject(relative, info.st_size, info.st_mtime)
+
+
+def stat_stored(relative: str) -> StoredObject:
+    """Size and time of one stored file; FileNotFoundError when it is gone."""
+    if uses_object_store():
+        return objectstore.stat(relative)
+    info = absolute(relative).stat()
+    return StoredObject(relative, info.st_size, info.st_mtime)

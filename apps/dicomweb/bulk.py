@@ -8,13 +8,12 @@ everything else is found by parsing the stored file and walking the path.
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
-from apps.archive import dicomjson
+from apps.archive import dicomjson, storage
 
 TAG_PATH_RE = re.compile(r"^[0-9A-Fa-f]{8}(/[0-9]{1,6}/[0-9A-Fa-f]{8})*$")
 
@@ -27,12 +26,13 @@ def is_top_level_pixel_data(tag_path: str) -> bool:
     return "/" not in tag_path and int(tag_path, 16) in dicomjson.PIXEL_DATA_TAGS
 
 
-def element_bytes(path: Path, tag_path: str) -> bytes | None:
+def element_bytes(storage_path: str, tag_path: str) -> bytes | None:
     """The value bytes of the element at `tag_path`, or None if absent."""
     # Pixel data is only read when it is what was asked for; nested pixel
     # data (an icon in a sequence) comes before the top-level element.
     pixel = is_top_level_pixel_data(tag_path)
-    ds = pydicom.dcmread(path, force=True, stop_before_pixels=not pixel)
+    with storage.open_stored(storage_path) as handle:
+        ds = pydicom.dcmread(handle, force=True, stop_before_pixels=not pixel)
     steps = tag_path.split("/")
     current: Dataset = ds
     for position in range(0, len(steps) - 1, 2):
@@ -62,9 +62,11 @@ def element_bytes(path: Path, tag_path: str) -> bytes | None:
 
 
 def encapsulated_frames(
-    path: Path, value_offset: int, number_of_frames: int
+    storage_path: str, value_offset: int, number_of_frames: int
 ) -> Iterator[bytes]:
     """Frames of encapsulated pixel data (PS3.5 A.4), one at a time."""
-    with open(path, "rb") as handle:
+    # open_stored: a local file or ranged reads from the object store, so
+    # one frame of a large instance never fetches the others.
+    with storage.open_stored(storage_path) as handle:
         handle.seek(value_offset)
         yield from generate_frames(handle, number_of_frames=max(number_of_frames, 1))

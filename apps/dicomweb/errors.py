@@ -12,10 +12,15 @@ import logging
 from collections.abc import Callable
 from http import HTTPStatus
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 
+from apps.archive.ingest import ArchiveUnavailable
+
 logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
 
 
 class DicomWebError(Exception):
@@ -73,6 +78,18 @@ def handle_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
             return view(request, *args, **kwargs)
         except DicomWebError as exc:
             return error_response(exc.status, exc.reason)
+        except (OperationalError, InterfaceError, ArchiveUnavailable):
+            # The database is down or restarting: a clear, retryable 503
+            # (PS3.18 8.6.1.2 "Service Unavailable"), not a 500 or a hang.
+            logger.warning(
+                "%s %s: archive database unavailable", request.method, request.path
+            )
+            response = error_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "the archive database is unavailable; try again later",
+            )
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return error_response(

@@ -238,7 +238,7 @@ def bulkdata(
     )
     if row is None:
         raise NotFound("no such instance")
-    path = storage.absolute(row["storage_path"])
+    path = row["storage_path"]
     stored = row["transfer_syntax_uid"]
 
     offset, length = row["pixel_data_offset"], row["pixel_data_length"]

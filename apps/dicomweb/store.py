@@ -194,6 +194,10 @@ def _store_part(
             reach=reach,
         )
     except IngestError as exc:
+        if exc.unavailable:
+            # The archive, not this part, is the problem: the whole request
+            # is answered 503 (apps/dicomweb/errors.py) for a later retry.
+            raise
         return PartOutcome(
             index,
             exc.sop_class_uid,

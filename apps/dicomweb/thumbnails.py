@@ -49,6 +49,16 @@ def representative(series_id: int) -> Instance | None:
 def render_instance(
     instance: Instance, index: int, options: render.RenderOptions
 ) -> bytes:
+    # Rendering works on whole decoded frames in floating point: a very
+    # large frame would take gigabytes in a web worker (or, with tasks run
+    # in-process, inside the request that stored it). Such frames are
+    # served as frames, not rendered.
+    pixels = (instance.rows or 0) * (instance.columns or 0)
+    if pixels > settings.PACSWEB_RENDER_MAX_PIXELS:
+        raise TranscodeError(
+            f"a frame of {instance.rows}x{instance.columns} pixels is larger than "
+            f"PACSWEB_RENDER_MAX_PIXELS ({settings.PACSWEB_RENDER_MAX_PIXELS})"
+        )
     with storage.open_stored(instance.storage_path) as handle:
         return render.render_frame(handle, instance, index, options)
 

@@ -5,7 +5,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from apps.dimse import jobs, scu
+from apps.dimse import jobs, scu, stale
 
 
 @shared_task(bind=True, acks_late=True)
@@ -25,3 +25,9 @@ def run_job(self, job_id: int) -> str:
             time.sleep(countdown)
             return run_job.apply(args=(job_id,), retries=retries + 1).result
         raise self.retry(exc=exc, countdown=countdown) from None
+
+
+@shared_task(name="dimse.requeue_stale_jobs", ignore_result=True)
+def requeue_stale_jobs() -> None:
+    """Periodic (Celery beat): send stranded jobs again (apps/dimse/stale.py)."""
+    stale.requeue_stale_jobs()

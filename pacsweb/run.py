@@ -105,6 +105,7 @@ def _start(commands: dict[str, list[str]]) -> dict[str, subprocess.Popen]:
 
 def _announce(settings) -> None:
     web = f"http://{_url_host(settings.PACSWEB_HTTP_HOST)}:{settings.PACSWEB_HTTP_PORT}"
+    tls = settings.PACSWEB_DICOM_TLS_PORT
     print(
         f"pacsweb is starting:\n"
         f"  web          {web}/\n"
@@ -112,7 +113,8 @@ def _announce(settings) -> None:
         f"  admin        {web}/admin/\n"
         f"  DICOM        AE {settings.PACSWEB_AE_TITLE} at "
         f"{settings.PACSWEB_DICOM_HOST}:{settings.PACSWEB_DICOM_PORT}\n"
-        f"Ctrl-C stops it all.",
+        + (f"  DICOM TLS    port {tls}\n" if tls else "")
+        + "Ctrl-C stops it all.",
         flush=True,
     )
 

@@ -364,3 +364,25 @@ CELERY_BEAT_SCHEDULE["requeue-stale-jobs"] = {
     "task": "dimse.requeue_stale_jobs",
     "schedule": float(PACSWEB_STALE_JOB_SECONDS),
 }
+
+# --- DICOM TLS and calling-AE hosts (apps/dimse/tls.py, access.py) ---------
+
+# A second listener port speaking DICOM TLS (PS3.15 B.1) beside the plain
+# one; 0 or unset: no TLS port. Both serve the same services.
+PACSWEB_DICOM_TLS_PORT = env_int("PACSWEB_DICOM_TLS_PORT", 0, minimum=0) or None
+# The listener's certificate chain and private key (PEM).
+PACSWEB_DICOM_TLS_CERT = env_str("PACSWEB_DICOM_TLS_CERT", "")
+PACSWEB_DICOM_TLS_KEY = env_str("PACSWEB_DICOM_TLS_KEY", "")
+# CA bundle (PEM) for client certificates: when set, a TLS peer must show a
+# certificate signed by it; unset: any client may connect over TLS.
+PACSWEB_DICOM_TLS_CA = env_str("PACSWEB_DICOM_TLS_CA", "")
+PACSWEB_DICOM_TLS_MIN_VERSION = env_choice(
+    "PACSWEB_DICOM_TLS_MIN_VERSION", "1.2", ("1.2", "1.3")
+)
+# SCU jobs to a RemoteAE with use_tls: our client certificate and key (PEM,
+# optional), and the CA bundle that verifies the peer (unset: the system's).
+PACSWEB_DICOM_TLS_CLIENT_CERT = env_str("PACSWEB_DICOM_TLS_CLIENT_CERT", "")
+PACSWEB_DICOM_TLS_CLIENT_KEY = env_str("PACSWEB_DICOM_TLS_CLIENT_KEY", "")
+PACSWEB_DICOM_TLS_CLIENT_CA = env_str("PACSWEB_DICOM_TLS_CLIENT_CA", "")
+# Whether the peer's certificate must name the RemoteAE's host.
+PACSWEB_DICOM_TLS_CHECK_HOSTNAME = env_bool("PACSWEB_DICOM_TLS_CHECK_HOSTNAME", True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from apps.archive import querykeys
 from apps.archive.models import Instance, Patient, Series, Study, StudyModality
@@ -253,7 +253,15 @@ def _restrict(qs: QuerySet, level: Level, collections: tuple[int, ...]) -> Query
         studies = Study.objects.filter(
             patient=OuterRef("pk"), collections__in=collections
         )
-        return qs.filter(Exists(studies))
+        # NumberOfPatientRelatedStudies counts only the studies the caller
+        # may see (results.py), or it would tell of the others.
+        visible = (
+            studies.order_by()
+            .values("patient")
+            .annotate(n=Count("pk", distinct=True))
+            .values("n")
+        )
+        return qs.filter(Exists(studies)).annotate(visible_studies=Subquery(visible))
     through = Study.collections.through
     study = "pk" if level == Level.STUDY else _prefix(level, Level.STUDY) + "id"
     links = through.objects.filter(

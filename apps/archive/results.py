@@ -136,11 +136,10 @@ class Renderer:
         return {"vr": "UR", "Value": [self.base_url + path]}
 
     def _patient(self, patient: Patient) -> JsonDict:
-        return {
-            querykeys.NUMBER_OF_PATIENT_RELATED_STUDIES: _int(
-                "IS", patient.number_of_studies
-            )
-        }
+        # A search restricted to collections annotates the studies it may see.
+        visible = getattr(patient, "visible_studies", None)
+        count = patient.number_of_studies if visible is None else visible
+        return {querykeys.NUMBER_OF_PATIENT_RELATED_STUDIES: _int("IS", count)}
 
     def _study(self, study: Study) -> list[JsonDict]:
         modalities = [m for m in study.modalities_in_study.split("\\") if m]

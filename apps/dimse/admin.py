@@ -5,13 +5,24 @@ from apps.dimse.models import Job, RemoteAE
 
 @admin.register(RemoteAE)
 class RemoteAEAdmin(admin.ModelAdmin):
-    list_display = ["ae_title", "host", "port", "operation_list", "is_move_destination"]
+    list_display = [
+        "ae_title",
+        "host",
+        "port",
+        "use_tls",
+        "operation_list",
+        "is_move_destination",
+        "all_collections",
+    ]
+    filter_horizontal = ["collections"]
     search_fields = ["ae_title", "host", "description"]
     list_filter = [
         "is_move_destination",
         "allow_query",
         "allow_retrieve",
         "allow_worklist",
+        "use_tls",
+        "all_collections",
     ]
 
     @admin.display(description="operations")

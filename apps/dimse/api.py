@@ -29,6 +29,9 @@ class RemoteAESerializer(serializers.ModelSerializer):
             "allow_worklist",
             "allow_mpps",
             "is_move_destination",
+            "use_tls",
+            "all_collections",
+            "collections",
             "created_at",
             "updated_at",
         ]

@@ -26,3 +26,38 @@ def check_ae_title(app_configs, **kwargs) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_dicom_tls(app_configs, **kwargs) -> list[CheckMessage]:
+    """The TLS port's certificate, key and CA, and the SCU's, must load.
+
+    The contexts are built as the listener and the jobs build them, so a
+    certificate that does not match its key is caught here too.
+    """
+    from apps.dimse import tls
+
+    errors: list[CheckMessage] = []
+    if settings.PACSWEB_DICOM_TLS_PORT is not None:
+        if settings.PACSWEB_DICOM_TLS_PORT == settings.PACSWEB_DICOM_PORT:
+            errors.append(
+                Error(
+                    "PACSWEB_DICOM_TLS_PORT must differ from PACSWEB_DICOM_PORT",
+                    id="dimse.E004",
+                )
+            )
+        try:
+            tls.server_context()
+        except tls.TLSConfigurationError as exc:
+            errors.append(Error(str(exc), id="dimse.E003"))
+    client_files = (
+        settings.PACSWEB_DICOM_TLS_CLIENT_CERT,
+        settings.PACSWEB_DICOM_TLS_CLIENT_KEY,
+        settings.PACSWEB_DICOM_TLS_CLIENT_CA,
+    )
+    if any(client_files):
+        try:
+            tls.client_context()
+        except tls.TLSConfigurationError as exc:
+            errors.append(Error(str(exc), id="dimse.E005"))
+    return errors

@@ -44,7 +44,9 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
             )
             return
         level = str(identifier.get("QueryRetrieveLevel", "")).strip()
-        query = Query.from_identifier(identifier, level, root)
+        query = Query.from_identifier(
+            identifier, level, root, collections=access.collections(calling)
+        )
         rows = search(query).rows
         renderer = Renderer(query)
         matches = [_response(renderer.render(row), identifier) for row in rows]

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.archive.models import Collection
+
 
 def validate_ae_title(value: str) -> None:
     # PS3.5 6.2: AE is at most 16 characters of the default repertoire,
@@ -46,6 +48,25 @@ class RemoteAE(models.Model):
     is_move_destination = models.BooleanField(
         default=True, help_text="C-MOVE requests may name this AE as destination"
     )
+    use_tls = models.BooleanField(
+        default=False,
+        help_text="our associations to this AE use DICOM TLS (jobs and C-MOVE)",
+    )
+    # Collection scoping (docs/security.md, "DIMSE TLS and calling AEs"): a
+    # flag rather than "no collections means all", so that deleting an AE's
+    # last collection narrows its reach instead of widening it.
+    all_collections = models.BooleanField(
+        default=True, help_text="reaches every study, present and future"
+    )
+    collections = models.ManyToManyField(
+        Collection,
+        blank=True,
+        related_name="remote_aes",
+        help_text=(
+            "without 'all collections': C-FIND, C-MOVE and C-GET see only "
+            "these; C-STORE puts arriving studies into them"
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,6 +83,12 @@ class RemoteAE(models.Model):
         if operation not in self.OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
         return bool(getattr(self, f"allow_{operation}"))
+
+    def reach(self) -> list[int] | None:
+        """Its collections for archive reads; None: every study."""
+        if self.all_collections:
+            return None
+        return sorted(self.collections.values_list("pk", flat=True))
 
     @property
     def operations(self) -> list[str]:

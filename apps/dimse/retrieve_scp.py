@@ -20,7 +20,7 @@ from apps.accounts import audit, dimse_audit
 from apps.archive import storage
 from apps.archive.models import Instance
 from apps.archive.status import QueryRetrieveStatus
-from apps.dimse import access
+from apps.dimse import access, scu
 from apps.dimse.models import RemoteAE
 
 logger = logging.getLogger(__name__)
@@ -109,9 +109,13 @@ def _sub_operations(
         yield QueryRetrieveStatus.PENDING, _load(instance)
 
 
-def _selected(event) -> list[Instance] | RetrieveError:
+def _selected(event, calling: str) -> list[Instance] | RetrieveError:
     try:
-        return select(event.identifier, event.context.abstract_syntax in PATIENT_ROOT)
+        return select(
+            event.identifier,
+            event.context.abstract_syntax in PATIENT_ROOT,
+            access.collections(calling),
+        )
     except RetrieveError as exc:
         return exc
     finally:
@@ -139,7 +143,13 @@ def handle_move(event) -> Iterator:
         yield 1
         yield selected.status, None
         return
-    yield destination.host, destination.port, {"contexts": move_contexts(selected)}
+    # The sub-association is ours to request: TLS if the destination uses it.
+    args = scu.association_args(scu.Peer.of(destination))
+    yield (
+        destination.host,
+        destination.port,
+        {**args, "contexts": move_contexts(selected)},
+    )
     yield len(selected)
     yield from _sub_operations(event, selected)
 
@@ -150,7 +160,7 @@ def _authorized_selection(event, calling: str) -> list[Instance] | RetrieveError
             QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not retrieve"
         )
     else:
-        selected = _selected(event)
+        selected = _selected(event, calling)
     # One audit event per request, not per instance sent (apps/accounts).
     if isinstance(selected, RetrieveError):
         outcome = (

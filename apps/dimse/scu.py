@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -23,7 +24,7 @@ from apps.archive import storage
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.models import Instance
 from apps.archive.status import ProcedureStepStatus, QueryRetrieveStatus, Status
-from apps.dimse import receive, uids
+from apps.dimse import receive, tls, uids
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +85,29 @@ class Peer:
     ae_title: str
     host: str
     port: int
+    use_tls: bool = False
 
     def __str__(self) -> str:
-        return f"{self.ae_title}@{self.host}:{self.port}"
+        return (
+            f"{self.ae_title}@{self.host}:{self.port}{' (TLS)' if self.use_tls else ''}"
+        )
 
     @classmethod
     def of(cls, remote) -> "Peer":
-        return cls(remote.ae_title, remote.host, remote.port)
+        return cls(remote.ae_title, remote.host, remote.port, remote.use_tls)
+
+
+def association_args(peer: Peer) -> dict[str, Any]:
+    """AE.associate keywords for `peer`: its AE title, and TLS if it uses it.
+
+    Every association pacsweb requests goes through here (the SCU
+    functions below, and C-MOVE's sub-associations in retrieve_scp.py), so
+    TLS is configured in one place (apps/dimse/tls.py).
+    """
+    args: dict[str, Any] = {"ae_title": peer.ae_title}
+    if peer.use_tls:
+        args["tls_args"] = tls.client_args(peer.host)
+    return args
 
 
 @dataclass
@@ -122,9 +139,10 @@ def _ae() -> AE:
 
 @contextmanager
 def associate(peer: Peer, contexts: list, **kwargs) -> Iterator[Association]:
+    args = association_args(peer)
     ae = _ae()
     ae.requested_contexts = contexts
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, **kwargs)
+    assoc = ae.associate(peer.host, peer.port, **args, **kwargs)
     if assoc.is_rejected:
         raise DimseFailure(f"{peer} rejected the association")
     if not assoc.is_established:

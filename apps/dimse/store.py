@@ -53,8 +53,16 @@ def handle_store(event: Event) -> Status | Dataset:
         logger.error("no space to receive an instance from %s: %s", calling_ae, exc)
         return _failure(Status.OUT_OF_RESOURCES, "no space left to store the instance")
 
+    # A restricted AE's studies go into its collections (docs/security.md).
+    reach = access.collections(calling_ae)
     try:
-        result = ingest_file(path, owned=True, source_ae_title=calling_ae)
+        result = ingest_file(
+            path,
+            owned=True,
+            source_ae_title=calling_ae,
+            collection_ids=reach or (),
+            reach=reach,
+        )
     except IngestError as exc:
         dimse_audit.note_store(event.assoc, "", stored=False)
         # Refused data is logged because the sender usually shows the

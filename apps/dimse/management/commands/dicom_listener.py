@@ -67,6 +67,8 @@ class Command(BaseCommand):
         listener = Listener(host=host, port=port)
         bound_host, bound_port = listener.start()
         self.stdout.write(f"listening on {bound_host}:{bound_port}")
+        if listener.tls_address:
+            self.stdout.write(f"DICOM TLS on {bound_host}:{listener.tls_address[1]}")
         self.stdout.flush()
 
         # A timed wait, so the signal handler gets to run promptly. The

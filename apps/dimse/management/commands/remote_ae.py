@@ -26,6 +26,11 @@ class Command(BaseCommand):
             action="store_true",
             help="not a valid C-MOVE destination",
         )
+        add.add_argument(
+            "--tls",
+            action="store_true",
+            help="our associations to it use DICOM TLS (PACSWEB_DICOM_TLS_CLIENT_*)",
+        )
         commands.add_parser("list", help="list remote AEs")
         remove = commands.add_parser("remove", help="remove a remote AE")
         remove.add_argument("ae_title")
@@ -45,6 +50,7 @@ class Command(BaseCommand):
         remote.port = options["port"]
         remote.description = options["description"]
         remote.is_move_destination = not options["no_move_destination"]
+        remote.use_tls = options["tls"]
         for op in RemoteAE.OPERATIONS:
             setattr(remote, f"allow_{op}", op in ops)
         try:
@@ -64,8 +70,9 @@ class Command(BaseCommand):
                 if remote.is_move_destination
                 else "not a move destination"
             )
+            tls = "  TLS" if remote.use_tls else ""
             self.stdout.write(
-                f"{remote.ae_title:<16} {remote.host}:{remote.port}  {','.join(remote.operations) or '-'}  {move}"
+                f"{remote.ae_title:<16} {remote.host}:{remote.port}  {','.join(remote.operations) or '-'}  {move}{tls}"
             )
 
     def _remove(self, options) -> None:

@@ -40,7 +40,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 SECRET_KEY_FROM_ENV = bool(env_str("DJANGO_SECRET_KEY", ""))
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -92,7 +94,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'pacsweb.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))}
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # Writers queue for the lock instead of failing at once; IMMEDIATE
@@ -111,7 +117,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth -----------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -190,7 +198,9 @@ PACSWEB_STOW_MAX_PARTS = env_int("PACSWEB_STOW_MAX_PARTS", 10000, minimum=1)
 # with 408, so stalled clients cannot hold web threads.
 PACSWEB_BODY_READ_TIMEOUT = env_int("PACSWEB_BODY_READ_TIMEOUT", 60, minimum=1)
 
-LOG_LEVEL = env_choice("PACSWEB_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOG_LEVEL = env_choice(
+    "PACSWEB_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
+).upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -217,12 +227,19 @@ LOGGING = {
 # Temporary and orphan files younger than this may belong to an ingest in
 # flight in another process, so the sweep leaves them for a later run.
 PACSWEB_SWEEP_GRACE_SECONDS = env_int("PACSWEB_SWEEP_GRACE_SECONDS", 600, minimum=0)
-PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int("PACSWEB_DICOM_MAX_ASSOCIATIONS", 10, minimum=1)
+PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int(
+    "PACSWEB_DICOM_MAX_ASSOCIATIONS", 10, minimum=1
+)
 # The sweep also runs on this period: under Celery beat where a broker is
 # set, inside the DICOM listener otherwise (the embedded set-up).
-PACSWEB_SWEEP_INTERVAL_SECONDS = env_int("PACSWEB_SWEEP_INTERVAL_SECONDS", 3600, minimum=60)
+PACSWEB_SWEEP_INTERVAL_SECONDS = env_int(
+    "PACSWEB_SWEEP_INTERVAL_SECONDS", 3600, minimum=60
+)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-storage": {"task": "archive.sweep_storage", "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS)},
+    "sweep-storage": {
+        "task": "archive.sweep_storage",
+        "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
 }
 
 # --- Pixel services (apps/dicomweb: frames, rendered, thumbnails) ----------
@@ -231,7 +248,9 @@ CELERY_BEAT_SCHEDULE = {
 PACSWEB_THUMBNAIL_SIZE = env_int("PACSWEB_THUMBNAIL_SIZE", 128, minimum=16)
 # Frames above this many pixels are not rendered (rendered, thumbnail):
 # decoding them in floating point would take gigabytes.
-PACSWEB_RENDER_MAX_PIXELS = env_int("PACSWEB_RENDER_MAX_PIXELS", 64 * 1024 * 1024, minimum=1)
+PACSWEB_RENDER_MAX_PIXELS = env_int(
+    "PACSWEB_RENDER_MAX_PIXELS", 64 * 1024 * 1024, minimum=1
+)
 # Where series thumbnails are cached; empty: "thumbnails" beside the
 # storage directory (never inside it, where every file is an instance).
 PACSWEB_THUMBNAIL_DIR = env_str("PACSWEB_THUMBNAIL_DIR", "")
@@ -267,7 +286,9 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "apps.accounts.scopes.PermissionScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("PACSWEB_TOKEN_SECONDS", 3600, minimum=60),
-    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("PACSWEB_REFRESH_TOKEN_SECONDS", 14 * 24 * 3600, minimum=60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int(
+        "PACSWEB_REFRESH_TOKEN_SECONDS", 14 * 24 * 3600, minimum=60
+    ),
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
     # PKCE with S256 on every authorization-code exchange, public clients
     # and confidential ones alike (RFC 9700 2.1.1).
@@ -284,7 +305,9 @@ OAUTH2_PROVIDER = {
 # address) for the lockout period.
 PACSWEB_SIGNIN_MAX_FAILURES = env_int("PACSWEB_SIGNIN_MAX_FAILURES", 5, minimum=1)
 PACSWEB_SIGNIN_WINDOW_SECONDS = env_int("PACSWEB_SIGNIN_WINDOW_SECONDS", 900, minimum=1)
-PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int("PACSWEB_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1)
+PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
+    "PACSWEB_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1
+)
 
 # Demo only: read access for everybody, logged as a warning at start and
 # refused in production (pacsweb.E003).
@@ -343,13 +366,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # S3-compatible bucket (apps/archive/objectstore.py). Receiving always
 # spools to PACSWEB_STORAGE_DIR/tmp. Credentials: AWS_ACCESS_KEY_ID and
 # AWS_SECRET_ACCESS_KEY, read by boto3 itself.
-PACSWEB_STORAGE_BACKEND = env_choice("PACSWEB_STORAGE_BACKEND", "local", ("local", "s3"))
+PACSWEB_STORAGE_BACKEND = env_choice(
+    "PACSWEB_STORAGE_BACKEND", "local", ("local", "s3")
+)
 PACSWEB_S3_BUCKET = env_str("PACSWEB_S3_BUCKET", "")
 PACSWEB_S3_ENDPOINT_URL = env_str("PACSWEB_S3_ENDPOINT_URL", "")
 PACSWEB_S3_REGION = env_str("PACSWEB_S3_REGION", "us-east-1")
 PACSWEB_S3_PREFIX = env_str("PACSWEB_S3_PREFIX", "")
 if PACSWEB_STORAGE_BACKEND == "s3" and not PACSWEB_S3_BUCKET:
-    raise ImproperlyConfigured("PACSWEB_S3_BUCKET must be set when PACSWEB_STORAGE_BACKEND=s3")
+    raise ImproperlyConfigured(
+        "PACSWEB_S3_BUCKET must be set when PACSWEB_STORAGE_BACKEND=s3"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database that does not answer fails a request within seconds (503)
     # instead of holding a web thread or a DIMSE association indefinitely.

@@ -13,8 +13,20 @@ def test_the_compose_file_validates_with_the_example_environment(tmp_path: Path)
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
 
     result = subprocess.run(
-        [COMPOSE, "config", "--services"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [COMPOSE, "config", "--services"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"db", "redis", "migrate", "web", "worker", "beat", "dicom"}
+    assert set(result.stdout.split()) == {
+        "db",
+        "redis",
+        "migrate",
+        "web",
+        "worker",
+        "beat",
+        "dicom",
+    }

@@ -27,7 +27,11 @@ def test_it_writes_person_names_as_component_groups():
     result = _convert(ds)
 
     assert result["00100010"]["Value"] == [
-        {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
+        {
+            "Alphabetic": "Yamada^Tarou",
+            "Ideographic": "山田^太郎",
+            "Phonetic": "やまだ^たろう",
+        }
     ]
 
 
@@ -101,7 +105,10 @@ def test_it_inlines_small_binary_and_refers_to_large_binary_by_uri():
     result = _convert(ds, inline_max=64)
 
     assert result["00091010"] == {"vr": "OB", "InlineBinary": "AQI="}
-    assert result["00091011"] == {"vr": "OB", "BulkDataURI": BASE + "/bulkdata/00091011"}
+    assert result["00091011"] == {
+        "vr": "OB",
+        "BulkDataURI": BASE + "/bulkdata/00091011",
+    }
 
 
 def test_it_gives_nested_bulk_data_a_path_through_the_sequence():
@@ -146,7 +153,9 @@ def test_it_keeps_private_and_unknown_elements():
     assert len(result) >= len([e for e in ds if e.tag.element != 0]) - 1
 
 
-@pytest.mark.parametrize("name", ["rtplan.dcm", "test-SR.dcm", "waveform_ecg.dcm", "chrSQEncoding.dcm"])
+@pytest.mark.parametrize(
+    "name", ["rtplan.dcm", "test-SR.dcm", "waveform_ecg.dcm", "chrSQEncoding.dcm"]
+)
 def test_it_converts_sequence_heavy_files(name: str):
     ds = pydicom.dcmread(sample(name))
 

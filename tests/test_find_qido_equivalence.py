@@ -19,6 +19,7 @@ def client(archive_client):
     # Past the security guard (tests/test_auth_*.py covers the guard).
     return archive_client
 
+
 LEVELS = {
     "STUDY": ("studies", "0020000D", "StudyInstanceUID"),
     "SERIES": ("series", "0020000E", "SeriesInstanceUID"),

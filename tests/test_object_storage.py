@@ -17,6 +17,7 @@ from tests.s3_support import moto_server
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture
 def client(archive_client):
     # Past the security guard (tests/test_auth_*.py covers the guard).

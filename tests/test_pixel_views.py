@@ -27,6 +27,7 @@ def client(archive_client):
     # Past the security guard (tests/test_auth_*.py covers the guard).
     return archive_client
 
+
 OCTET_ELE = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
 AS_STORED = "multipart/related; type=application/octet-stream; transfer-syntax=*"
 ASK_ELE = (
@@ -408,8 +409,9 @@ def test_it_refuses_to_render_a_frame_above_the_pixel_limit(client, settings):
     frames = client.get(url(instance, "/frames/1"), HTTP_ACCEPT=AS_STORED)
 
     assert response.status_code == 406
-    assert "128x128 pixels is larger than PACSWEB_RENDER_MAX_PIXELS" in (
-        response.json()["reason"]
+    assert (
+        "128x128 pixels is larger than PACSWEB_RENDER_MAX_PIXELS"
+        in (response.json()["reason"])
     )
     assert frames.status_code == 200
 

@@ -19,6 +19,7 @@ from tests.multipart_bodies import STOW_CONTENT_TYPE, files_body
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture
 def client(archive_client):
     # Past the security guard (tests/test_auth_*.py covers the guard).

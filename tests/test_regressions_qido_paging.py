@@ -10,11 +10,11 @@ from tests.archive_fixtures import CT_STUDY, MR_STUDY, store_samples
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture
 def client(archive_client):
     # Past the security guard (tests/test_auth_*.py covers the guard).
     return archive_client
-
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ def client(archive_client):
     # Past the security guard (tests/test_auth_*.py covers the guard).
     return archive_client
 
+
 ASK_ELE = (
     'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'
 )

@@ -76,14 +76,18 @@ def _dataset(ds: Dataset, bulk_prefix: str, inline_max: int, path: str) -> JsonD
         except Exception:
             # A value pydicom cannot interpret (bad VR, wrong length) is
             # kept as the bytes received, typed UN, rather than lost.
-            out[key] = _binary("UN", _raw_bytes(ds, tag), bulk_prefix, inline_max, path + key, False)
+            out[key] = _binary(
+                "UN", _raw_bytes(ds, tag), bulk_prefix, inline_max, path + key, False
+            )
     return out
 
 
 def _skipped(tag: BaseTag) -> bool:
     # Group lengths, file meta (PS3.10), command group, item delimiters and
     # trailing padding are not part of the JSON model.
-    return tag.element == 0 or tag.group in (0x0000, 0x0002, 0xFFFE) or tag == 0xFFFCFFFC
+    return (
+        tag.element == 0 or tag.group in (0x0000, 0x0002, 0xFFFE) or tag == 0xFFFCFFFC
+    )
 
 
 def _raw_bytes(ds: Dataset, tag: BaseTag) -> bytes:
@@ -92,7 +96,9 @@ def _raw_bytes(ds: Dataset, tag: BaseTag) -> bytes:
     return value if isinstance(value, bytes) else b""
 
 
-def _element(elem: DataElement, ds: Dataset, bulk_prefix: str, inline_max: int, path: str) -> JsonDict:
+def _element(
+    elem: DataElement, ds: Dataset, bulk_prefix: str, inline_max: int, path: str
+) -> JsonDict:
     vr = _single_vr(elem, ds)
     value = elem.value
 
@@ -105,7 +111,9 @@ def _element(elem: DataElement, ds: Dataset, bulk_prefix: str, inline_max: int, 
 
     if vr in BINARY_VRS or elem.tag in PIXEL_DATA_TAGS:
         data = value if isinstance(value, bytes) else b""
-        return _binary(vr, data, bulk_prefix, inline_max, path, elem.tag in PIXEL_DATA_TAGS)
+        return _binary(
+            vr, data, bulk_prefix, inline_max, path, elem.tag in PIXEL_DATA_TAGS
+        )
 
     values = _values(value)
     if not values:
@@ -141,7 +149,9 @@ def _values(value: Any) -> list[Any]:
     return [value]
 
 
-def _binary(vr: str, data: bytes, bulk_prefix: str, inline_max: int, path: str, pixel: bool) -> JsonDict:
+def _binary(
+    vr: str, data: bytes, bulk_prefix: str, inline_max: int, path: str, pixel: bool
+) -> JsonDict:
     if pixel or len(data) > inline_max:
         return {"vr": vr, "BulkDataURI": bulk_prefix + path}
     if not data:
@@ -174,7 +184,9 @@ def _person_name(value: Any) -> dict[str, str] | None:
     else:
         groups = str(value).split("=")
     out = {}
-    for name, text in zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False):
+    for name, text in zip(
+        ("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False
+    ):
         text = text.replace("\x00", "")
         if text:
             out[name] = text
@@ -187,7 +199,11 @@ def _decimal(value: Any, *, integer: bool) -> int | float | str | None:
     if text == "":
         return None
     if _JSON_NUMBER.match(text):
-        number = float(text) if not integer or "." in text or "e" in text.lower() else int(text)
+        number = (
+            float(text)
+            if not integer or "." in text or "e" in text.lower()
+            else int(text)
+        )
     else:
         try:
             number = float(text.lstrip("+")) if not integer else int(text.lstrip("+"))
@@ -198,7 +214,12 @@ def _decimal(value: Any, *, integer: bool) -> int | float | str | None:
             return text
         if integer and number.is_integer():
             return int(number)
-        if number.is_integer() and abs(number) < MAX_SAFE_INTEGER and "." not in text and "e" not in text.lower():
+        if (
+            number.is_integer()
+            and abs(number) < MAX_SAFE_INTEGER
+            and "." not in text
+            and "e" not in text.lower()
+        ):
             return int(number)
     return number
 

@@ -53,7 +53,13 @@ class IngestError(Exception):
     # answers 503 rather than blaming the data.
     unavailable = False
 
-    def __init__(self, status: Status, reason: str, sop_class_uid: str = "", sop_instance_uid: str = "") -> None:
+    def __init__(
+        self,
+        status: Status,
+        reason: str,
+        sop_class_uid: str = "",
+        sop_instance_uid: str = "",
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -154,7 +160,10 @@ def _ingest(
     instance_json = dicomjson.dataset_to_json(
         ds, bulkdata_base=base, inline_max=settings.PACSWEB_INLINE_BINARY_MAX
     )
-    if parsed.pixel_data is not None and f"{parsed.pixel_data.tag:08X}" not in instance_json:
+    if (
+        parsed.pixel_data is not None
+        and f"{parsed.pixel_data.tag:08X}" not in instance_json
+    ):
         instance_json[f"{parsed.pixel_data.tag:08X}"] = dicomjson.pixel_data_element(
             parsed.pixel_data.tag, parsed.pixel_data.vr, base
         )
@@ -163,34 +172,62 @@ def _ingest(
     # One sequential read of a file that was just written (page cache), so
     # a later integrity check can tell a damaged file from a good one.
     digest = storage.sha256_of(temp_path)
-    relative = storage.path_for(identity.study_uid, identity.series_uid, identity.sop_uid)
+    relative = storage.path_for(
+        identity.study_uid, identity.series_uid, identity.sop_uid
+    )
 
     try:
         storage.place(temp_path, relative)
     except OSError as exc:
-        status = Status.OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else Status.PROCESSING_FAILURE
+        status = (
+            Status.OUT_OF_RESOURCES
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else Status.PROCESSING_FAILURE
+        )
         logger.exception("could not store %s", identity.sop_uid)
-        raise IngestError(status, f"could not write the file: {exc.strerror}", identity.sop_class_uid, identity.sop_uid) from None
+        raise IngestError(
+            status,
+            f"could not write the file: {exc.strerror}",
+            identity.sop_class_uid,
+            identity.sop_uid,
+        ) from None
 
     replaced_path = None
     try:
         outcome, instance_id, series_id, replaced_path = _commit_rows(
-            ds, parsed, identity, instance_json, relative, size, digest, source_ae_title, collection_ids, policy
+            ds,
+            parsed,
+            identity,
+            instance_json,
+            relative,
+            size,
+            digest,
+            source_ae_title,
+            collection_ids,
+            policy,
         )
     except IngestError:
         storage.remove(relative)
         raise
     except (OperationalError, InterfaceError):
         storage.remove(relative)
-        logger.exception("database unavailable while storing %s; file removed", identity.sop_uid)
+        logger.exception(
+            "database unavailable while storing %s; file removed", identity.sop_uid
+        )
         raise ArchiveUnavailable(
-            Status.OUT_OF_RESOURCES, "the archive database is unavailable; try again later", identity.sop_class_uid, identity.sop_uid
+            Status.OUT_OF_RESOURCES,
+            "the archive database is unavailable; try again later",
+            identity.sop_class_uid,
+            identity.sop_uid,
         ) from None
     except Exception:
         storage.remove(relative)
         logger.exception("database step failed for %s; file removed", identity.sop_uid)
         raise IngestError(
-            Status.PROCESSING_FAILURE, "the archive database could not record the instance", identity.sop_class_uid, identity.sop_uid
+            Status.PROCESSING_FAILURE,
+            "the archive database could not record the instance",
+            identity.sop_class_uid,
+            identity.sop_uid,
         ) from None
     if outcome is Outcome.DUPLICATE:
         storage.remove(relative)
@@ -199,7 +236,9 @@ def _ingest(
     if outcome is not Outcome.DUPLICATE:
 
         def announce() -> None:
-            signals.instance_stored.send(sender=Instance, instance_id=instance_id, series_id=series_id)
+            signals.instance_stored.send(
+                sender=Instance, instance_id=instance_id, series_id=series_id
+            )
 
         # robust: a failing receiver (a thumbnail, say) is logged by Django
         # and never turns a stored instance into a reported failure.
@@ -214,14 +253,21 @@ def _outside_reach(study_uid: str, reach: list[int]) -> bool:
 
 def _identity(ds: Dataset) -> Identity:
     values = {}
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+    for keyword in (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "SOPClassUID",
+    ):
         value = str(ds.get(keyword, "") or "").strip().rstrip("\x00")
         values[keyword] = value
     sop_uid = values["SOPInstanceUID"]
     sop_class = values["SOPClassUID"]
     for keyword, value in values.items():
         if not value:
-            raise IngestError(Status.CANNOT_UNDERSTAND, f"{keyword} is missing", sop_class, sop_uid)
+            raise IngestError(
+                Status.CANNOT_UNDERSTAND, f"{keyword} is missing", sop_class, sop_uid
+            )
         if not is_valid_uid(value):
             raise IngestError(
                 Status.CANNOT_UNDERSTAND,
@@ -229,25 +275,64 @@ def _identity(ds: Dataset) -> Identity:
                 sop_class if is_valid_uid(sop_class) else "",
                 sop_uid if is_valid_uid(sop_uid) else "",
             )
-    return Identity(values["StudyInstanceUID"], values["SeriesInstanceUID"], sop_uid, sop_class)
+    return Identity(
+        values["StudyInstanceUID"], values["SeriesInstanceUID"], sop_uid, sop_class
+    )
 
 
-def _commit_rows(ds, parsed, identity, instance_json, relative, size, digest, source_ae, collection_ids, policy):
+def _commit_rows(
+    ds,
+    parsed,
+    identity,
+    instance_json,
+    relative,
+    size,
+    digest,
+    source_ae,
+    collection_ids,
+    policy,
+):
     # One retry: a concurrent ingest of the same new SOP instance makes our
     # insert fail on the unique constraint; the second pass sees its row and
     # applies the duplicate policy to it.
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _write_rows(ds, parsed, identity, instance_json, relative, size, digest, source_ae, collection_ids, policy)
+                return _write_rows(
+                    ds,
+                    parsed,
+                    identity,
+                    instance_json,
+                    relative,
+                    size,
+                    digest,
+                    source_ae,
+                    collection_ids,
+                    policy,
+                )
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, source_ae, collection_ids, policy):
-    existing = Instance.objects.select_related("series__study").filter(sop_instance_uid=identity.sop_uid).first()
+def _write_rows(
+    ds,
+    parsed,
+    identity,
+    instance_json,
+    relative,
+    size,
+    digest,
+    source_ae,
+    collection_ids,
+    policy,
+):
+    existing = (
+        Instance.objects.select_related("series__study")
+        .filter(sop_instance_uid=identity.sop_uid)
+        .first()
+    )
     replaced_path = None
     if existing is not None:
         if policy == "reject":
@@ -262,7 +347,10 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
             # where it sent it. The same UID in another series is a UID
             # collision, and reporting it stored gave a RetrieveURL that 404s.
             held = existing.series
-            if (held.series_instance_uid, held.study.study_instance_uid) != (identity.series_uid, identity.study_uid):
+            if (held.series_instance_uid, held.study.study_instance_uid) != (
+                identity.series_uid,
+                identity.study_uid,
+            ):
                 raise IngestError(
                     Status.DUPLICATE_SOP_INSTANCE,
                     f"this SOPInstanceUID is already stored in study {held.study.study_instance_uid}, "
@@ -304,7 +392,9 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
         photometric_interpretation=_text(ds, "PhotometricInterpretation")[:16],
         content_date=normalize_date(_text(ds, "ContentDate")),
         content_time=normalize_time(_text(ds, "ContentTime")),
-        pixel_data_offset=parsed.pixel_data.value_offset if parsed.pixel_data and parsed.pixel_data.value_offset >= 0 else None,
+        pixel_data_offset=parsed.pixel_data.value_offset
+        if parsed.pixel_data and parsed.pixel_data.value_offset >= 0
+        else None,
         pixel_data_length=parsed.pixel_data.length if parsed.pixel_data else None,
         file_size=size,
         file_sha256=digest,
@@ -315,13 +405,17 @@ def _write_rows(ds, parsed, identity, instance_json, relative, size, digest, sou
 
     # Counters and ModalitiesInStudy are maintained here, under the row
     # lock the UPDATE takes, so queries never aggregate per request.
-    Series.objects.filter(pk=series.pk).update(number_of_instances=F("number_of_instances") + 1)
+    Series.objects.filter(pk=series.pk).update(
+        number_of_instances=F("number_of_instances") + 1
+    )
     study_updates = {"number_of_instances": F("number_of_instances") + 1}
     if series_created:
         study_updates["number_of_series"] = F("number_of_series") + 1
     Study.objects.filter(pk=study.pk).update(**study_updates)
     if study_created:
-        Patient.objects.filter(pk=patient.pk).update(number_of_studies=F("number_of_studies") + 1)
+        Patient.objects.filter(pk=patient.pk).update(
+            number_of_studies=F("number_of_studies") + 1
+        )
     if series_created and series.modality:
         _add_modality(study, series.modality)
     if series_created:
@@ -345,13 +439,17 @@ def _patient(ds: Dataset, instance_json: dict) -> Patient:
             "patient_name_norm": fold(name),
             "patient_birth_date": normalize_date(_text(ds, "PatientBirthDate")),
             "patient_sex": _text(ds, "PatientSex")[:16],
-            "attributes_json": dicomjson.dumps(levels.subset(instance_json, levels.PATIENT_TAGS)),
+            "attributes_json": dicomjson.dumps(
+                levels.subset(instance_json, levels.PATIENT_TAGS)
+            ),
         },
     )
     return patient
 
 
-def _study(ds: Dataset, identity: Identity, patient: Patient, instance_json: dict) -> tuple[Study, bool]:
+def _study(
+    ds: Dataset, identity: Identity, patient: Patient, instance_json: dict
+) -> tuple[Study, bool]:
     referring = _person_name(ds, "ReferringPhysicianName")
     return Study.objects.get_or_create(
         study_instance_uid=identity.study_uid,
@@ -364,12 +462,16 @@ def _study(ds: Dataset, identity: Identity, patient: Patient, instance_json: dic
             "study_description": _text(ds, "StudyDescription")[:64],
             "referring_physician_name": referring,
             "referring_physician_name_norm": fold(referring),
-            "attributes_json": dicomjson.dumps(levels.subset(instance_json, levels.STUDY_TAGS)),
+            "attributes_json": dicomjson.dumps(
+                levels.subset(instance_json, levels.STUDY_TAGS)
+            ),
         },
     )
 
 
-def _series(ds: Dataset, identity: Identity, study: Study, instance_json: dict, source_ae: str) -> tuple[Series, bool]:
+def _series(
+    ds: Dataset, identity: Identity, study: Study, instance_json: dict, source_ae: str
+) -> tuple[Series, bool]:
     series, created = Series.objects.get_or_create(
         series_instance_uid=identity.series_uid,
         defaults={
@@ -378,12 +480,18 @@ def _series(ds: Dataset, identity: Identity, study: Study, instance_json: dict, 
             "series_number": _int_or_none(ds.get("SeriesNumber")),
             "series_description": _text(ds, "SeriesDescription")[:64],
             "body_part_examined": _text(ds, "BodyPartExamined")[:16],
-            "performed_procedure_step_start_date": normalize_date(_text(ds, "PerformedProcedureStepStartDate")),
-            "performed_procedure_step_start_time": normalize_time(_text(ds, "PerformedProcedureStepStartTime")),
+            "performed_procedure_step_start_date": normalize_date(
+                _text(ds, "PerformedProcedureStepStartDate")
+            ),
+            "performed_procedure_step_start_time": normalize_time(
+                _text(ds, "PerformedProcedureStepStartTime")
+            ),
             "station_name": _text(ds, "StationName")[:16],
             "institution_name": _text(ds, "InstitutionName")[:64],
             "source_ae_title": source_ae[:16],
-            "attributes_json": dicomjson.dumps(levels.subset(instance_json, levels.SERIES_TAGS)),
+            "attributes_json": dicomjson.dumps(
+                levels.subset(instance_json, levels.SERIES_TAGS)
+            ),
         },
     )
     if series.study_id != study.pk:
@@ -401,7 +509,9 @@ def _add_modality(study: Study, modality: str) -> None:
     # Lock the study row while the joined string is rebuilt, so two series
     # of new modalities arriving together cannot each write a stale list.
     locked = Study.objects.select_for_update().get(pk=study.pk)
-    modalities = sorted(StudyModality.objects.filter(study=locked).values_list("modality", flat=True))
+    modalities = sorted(
+        StudyModality.objects.filter(study=locked).values_list("modality", flat=True)
+    )
     Study.objects.filter(pk=study.pk).update(modalities_in_study="\\".join(modalities))
 
 
@@ -413,16 +523,26 @@ def _delete_instance_rows(instance: Instance) -> None:
     remaining = Instance.objects.filter(series=series).count()
     if remaining:
         Series.objects.filter(pk=series.pk).update(number_of_instances=remaining)
-        Study.objects.filter(pk=study.pk).update(number_of_instances=F("number_of_instances") - 1)
+        Study.objects.filter(pk=study.pk).update(
+            number_of_instances=F("number_of_instances") - 1
+        )
         return
     series.delete()
     Study.objects.filter(pk=study.pk).update(
-        number_of_instances=F("number_of_instances") - 1, number_of_series=F("number_of_series") - 1
+        number_of_instances=F("number_of_instances") - 1,
+        number_of_series=F("number_of_series") - 1,
     )
-    if series.modality and not Series.objects.filter(study=study, modality=series.modality).exists():
+    if (
+        series.modality
+        and not Series.objects.filter(study=study, modality=series.modality).exists()
+    ):
         StudyModality.objects.filter(study=study, modality=series.modality).delete()
-        modalities = sorted(StudyModality.objects.filter(study=study).values_list("modality", flat=True))
-        Study.objects.filter(pk=study.pk).update(modalities_in_study="\\".join(modalities))
+        modalities = sorted(
+            StudyModality.objects.filter(study=study).values_list("modality", flat=True)
+        )
+        Study.objects.filter(pk=study.pk).update(
+            modalities_in_study="\\".join(modalities)
+        )
 
 
 def _text(ds: Dataset, keyword: str) -> str:

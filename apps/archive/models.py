@@ -48,7 +48,9 @@ class Patient(models.Model):
 
 class Study(models.Model):
     study_instance_uid = models.CharField(max_length=64, unique=True)
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="studies"
+    )
     study_date = models.CharField(max_length=8, blank=True, db_index=True)
     # HHMMSS.FFFFFF padded, so that string order is time order.
     study_time = models.CharField(max_length=13, blank=True)
@@ -71,7 +73,9 @@ class Study(models.Model):
         verbose_name_plural = "studies"
         indexes = [
             # The default QIDO order: most recent study first, pk breaking ties.
-            models.Index(fields=["-study_date", "-study_time", "-id"], name="study_recent_idx"),
+            models.Index(
+                fields=["-study_date", "-study_time", "-id"], name="study_recent_idx"
+            ),
             models.Index(fields=["created_at"], name="study_created_idx"),
         ]
 
@@ -82,14 +86,20 @@ class Study(models.Model):
 class StudyModality(models.Model):
     """One row per modality in a study, so ModalitiesInStudy matches by index."""
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="modality_rows")
+    study = models.ForeignKey(
+        Study, on_delete=models.CASCADE, related_name="modality_rows"
+    )
     modality = models.CharField(max_length=16)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["study", "modality"], name="study_modality_unique")
+            models.UniqueConstraint(
+                fields=["study", "modality"], name="study_modality_unique"
+            )
         ]
-        indexes = [models.Index(fields=["modality", "study"], name="modality_study_idx")]
+        indexes = [
+            models.Index(fields=["modality", "study"], name="modality_study_idx")
+        ]
 
     def __str__(self) -> str:
         return self.modality
@@ -113,7 +123,11 @@ class Series(models.Model):
 
     class Meta:
         verbose_name_plural = "series"
-        indexes = [models.Index(fields=["study", "series_number", "id"], name="series_order_idx")]
+        indexes = [
+            models.Index(
+                fields=["study", "series_number", "id"], name="series_order_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.series_instance_uid
@@ -121,7 +135,9 @@ class Series(models.Model):
 
 class Instance(models.Model):
     sop_instance_uid = models.CharField(max_length=64, unique=True)
-    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    series = models.ForeignKey(
+        Series, on_delete=models.CASCADE, related_name="instances"
+    )
     sop_class_uid = models.CharField(max_length=64, db_index=True)
     instance_number = models.IntegerField(null=True, blank=True)
     transfer_syntax_uid = models.CharField(max_length=64)
@@ -153,7 +169,9 @@ class Instance(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["series", "instance_number", "id"], name="instance_order_idx")
+            models.Index(
+                fields=["series", "instance_number", "id"], name="instance_order_idx"
+            )
         ]
 
     def __str__(self) -> str:

@@ -11,7 +11,19 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from apps.archive.status import Status
 
-EXPLICIT_VR_32BIT_LENGTH = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+EXPLICIT_VR_32BIT_LENGTH = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+}
 
 
 class ParseError(Exception):
@@ -65,7 +77,9 @@ def read_header(path: Path) -> ParsedFile:
             # preamble; a file without meta is refused just below.
             ds = pydicom.dcmread(guard, stop_before_pixels=True, force=True)
         except Exception as exc:
-            raise ParseError(Status.CANNOT_UNDERSTAND, f"unreadable DICOM file: {exc}") from None
+            raise ParseError(
+                Status.CANNOT_UNDERSTAND, f"unreadable DICOM file: {exc}"
+            ) from None
         ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         if not ts:
             raise ParseError(
@@ -73,7 +87,10 @@ def read_header(path: Path) -> ParsedFile:
                 "not a DICOM PS3.10 file: no File Meta Information with a TransferSyntaxUID (0002,0010)",
             )
         if guard.truncated:
-            raise ParseError(Status.CANNOT_UNDERSTAND, "the file ends inside a data element (truncated)")
+            raise ParseError(
+                Status.CANNOT_UNDERSTAND,
+                "the file ends inside a data element (truncated)",
+            )
         if ts == DeflatedExplicitVRLittleEndian:
             # Offsets in a deflated file are meaningless; such files are
             # rare and small, so read them whole.
@@ -81,7 +98,9 @@ def read_header(path: Path) -> ParsedFile:
             ds = pydicom.dcmread(handle)
             header = None
             if "PixelData" in ds:
-                header = PixelDataHeader(0x7FE00010, str(ds["PixelData"].VR), -1, len(ds.PixelData))
+                header = PixelDataHeader(
+                    0x7FE00010, str(ds["PixelData"].VR), -1, len(ds.PixelData)
+                )
             return ParsedFile(ds, str(ts), header)
         # The encoding actually read, which a few files contradict in their
         # meta header (explicit VR declared, implicit VR written).
@@ -90,7 +109,9 @@ def read_header(path: Path) -> ParsedFile:
     return ParsedFile(ds, str(ts), header)
 
 
-def _pixel_data_header(handle: BinaryIO, implicit: bool, little: bool) -> PixelDataHeader | None:
+def _pixel_data_header(
+    handle: BinaryIO, implicit: bool, little: bool
+) -> PixelDataHeader | None:
     # dcmread(stop_before_pixels=True) leaves the file at the start of the
     # pixel data element, if there is one.
     start = handle.tell()
@@ -113,7 +134,9 @@ def _pixel_data_header(handle: BinaryIO, implicit: bool, little: bool) -> PixelD
         vr = vr_bytes.decode("ascii", "replace")
         if vr_bytes in EXPLICIT_VR_32BIT_LENGTH:
             if len(raw) < 12:
-                raise ParseError(Status.CANNOT_UNDERSTAND, "pixel data element is truncated")
+                raise ParseError(
+                    Status.CANNOT_UNDERSTAND, "pixel data element is truncated"
+                )
             (length,) = struct.unpack(endian + "I", raw[8:12])
             offset = start + 12
         else:

@@ -75,9 +75,13 @@ def error_response(status: int, reason: str) -> HttpResponse:
     return response
 
 
-def handle_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def handle_errors(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+    def wrapper(
+        request: HttpRequest, *args: object, **kwargs: object
+    ) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except DicomWebError as exc:

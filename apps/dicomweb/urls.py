@@ -30,9 +30,13 @@ stores = require(scopes.STORE, audit.STORE)
 deletes = require(scopes.DELETE, audit.DELETE)
 
 
-def by_method(**views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def by_method(
+    **views: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     @csrf_exempt
-    def dispatch(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+    def dispatch(
+        request: HttpRequest, *args: object, **kwargs: object
+    ) -> HttpResponseBase:
         view = views.get(request.method.lower() if request.method else "")
         if view is None:
             return HttpResponseNotAllowed([m.upper() for m in views])

@@ -5,145 +5,273 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Collection',
+            name="Collection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
-                ('description', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, unique=True)),
+                ("description", models.TextField(blank=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('patient_id', models.CharField(blank=True, max_length=64)),
-                ('issuer_of_patient_id', models.CharField(blank=True, max_length=64)),
-                ('patient_name', models.CharField(blank=True, max_length=324)),
-                ('patient_name_norm', models.CharField(blank=True, db_index=True, max_length=324)),
-                ('patient_birth_date', models.CharField(blank=True, db_index=True, max_length=8)),
-                ('patient_sex', models.CharField(blank=True, max_length=16)),
-                ('attributes_json', models.TextField(default='{}')),
-                ('number_of_studies', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("patient_id", models.CharField(blank=True, max_length=64)),
+                ("issuer_of_patient_id", models.CharField(blank=True, max_length=64)),
+                ("patient_name", models.CharField(blank=True, max_length=324)),
+                (
+                    "patient_name_norm",
+                    models.CharField(blank=True, db_index=True, max_length=324),
+                ),
+                (
+                    "patient_birth_date",
+                    models.CharField(blank=True, db_index=True, max_length=8),
+                ),
+                ("patient_sex", models.CharField(blank=True, max_length=16)),
+                ("attributes_json", models.TextField(default="{}")),
+                ("number_of_studies", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['patient_id'], name='patient_id_idx')],
-                'constraints': [models.UniqueConstraint(fields=('patient_id', 'issuer_of_patient_id'), name='patient_identity')],
+                "indexes": [models.Index(fields=["patient_id"], name="patient_id_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("patient_id", "issuer_of_patient_id"),
+                        name="patient_identity",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('study_instance_uid', models.CharField(max_length=64, unique=True)),
-                ('study_date', models.CharField(blank=True, db_index=True, max_length=8)),
-                ('study_time', models.CharField(blank=True, max_length=13)),
-                ('accession_number', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('study_id', models.CharField(blank=True, max_length=16)),
-                ('study_description', models.CharField(blank=True, max_length=64)),
-                ('referring_physician_name', models.CharField(blank=True, max_length=324)),
-                ('referring_physician_name_norm', models.CharField(blank=True, max_length=324)),
-                ('modalities_in_study', models.CharField(blank=True, max_length=128)),
-                ('number_of_series', models.PositiveIntegerField(default=0)),
-                ('number_of_instances', models.PositiveIntegerField(default=0)),
-                ('attributes_json', models.TextField(default='{}')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('collections', models.ManyToManyField(blank=True, related_name='studies', to='archive.collection')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='studies', to='archive.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("study_instance_uid", models.CharField(max_length=64, unique=True)),
+                (
+                    "study_date",
+                    models.CharField(blank=True, db_index=True, max_length=8),
+                ),
+                ("study_time", models.CharField(blank=True, max_length=13)),
+                (
+                    "accession_number",
+                    models.CharField(blank=True, db_index=True, max_length=64),
+                ),
+                ("study_id", models.CharField(blank=True, max_length=16)),
+                ("study_description", models.CharField(blank=True, max_length=64)),
+                (
+                    "referring_physician_name",
+                    models.CharField(blank=True, max_length=324),
+                ),
+                (
+                    "referring_physician_name_norm",
+                    models.CharField(blank=True, max_length=324),
+                ),
+                ("modalities_in_study", models.CharField(blank=True, max_length=128)),
+                ("number_of_series", models.PositiveIntegerField(default=0)),
+                ("number_of_instances", models.PositiveIntegerField(default=0)),
+                ("attributes_json", models.TextField(default="{}")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "collections",
+                    models.ManyToManyField(
+                        blank=True, related_name="studies", to="archive.collection"
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="studies",
+                        to="archive.patient",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'studies',
+                "verbose_name_plural": "studies",
             },
         ),
         migrations.CreateModel(
-            name='Series',
+            name="Series",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_instance_uid', models.CharField(max_length=64, unique=True)),
-                ('modality', models.CharField(blank=True, db_index=True, max_length=16)),
-                ('series_number', models.IntegerField(blank=True, null=True)),
-                ('series_description', models.CharField(blank=True, max_length=64)),
-                ('body_part_examined', models.CharField(blank=True, max_length=16)),
-                ('performed_procedure_step_start_date', models.CharField(blank=True, max_length=8)),
-                ('performed_procedure_step_start_time', models.CharField(blank=True, max_length=13)),
-                ('station_name', models.CharField(blank=True, max_length=16)),
-                ('institution_name', models.CharField(blank=True, max_length=64)),
-                ('source_ae_title', models.CharField(blank=True, max_length=16)),
-                ('number_of_instances', models.PositiveIntegerField(default=0)),
-                ('attributes_json', models.TextField(default='{}')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='series', to='archive.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("series_instance_uid", models.CharField(max_length=64, unique=True)),
+                (
+                    "modality",
+                    models.CharField(blank=True, db_index=True, max_length=16),
+                ),
+                ("series_number", models.IntegerField(blank=True, null=True)),
+                ("series_description", models.CharField(blank=True, max_length=64)),
+                ("body_part_examined", models.CharField(blank=True, max_length=16)),
+                (
+                    "performed_procedure_step_start_date",
+                    models.CharField(blank=True, max_length=8),
+                ),
+                (
+                    "performed_procedure_step_start_time",
+                    models.CharField(blank=True, max_length=13),
+                ),
+                ("station_name", models.CharField(blank=True, max_length=16)),
+                ("institution_name", models.CharField(blank=True, max_length=64)),
+                ("source_ae_title", models.CharField(blank=True, max_length=16)),
+                ("number_of_instances", models.PositiveIntegerField(default=0)),
+                ("attributes_json", models.TextField(default="{}")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="series",
+                        to="archive.study",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'series',
+                "verbose_name_plural": "series",
             },
         ),
         migrations.CreateModel(
-            name='StudyModality',
+            name="StudyModality",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('modality', models.CharField(max_length=16)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='modality_rows', to='archive.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("modality", models.CharField(max_length=16)),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="modality_rows",
+                        to="archive.study",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sop_instance_uid', models.CharField(max_length=64, unique=True)),
-                ('sop_class_uid', models.CharField(db_index=True, max_length=64)),
-                ('instance_number', models.IntegerField(blank=True, null=True)),
-                ('transfer_syntax_uid', models.CharField(max_length=64)),
-                ('number_of_frames', models.PositiveIntegerField(default=0)),
-                ('rows', models.PositiveIntegerField(blank=True, null=True)),
-                ('columns', models.PositiveIntegerField(blank=True, null=True)),
-                ('bits_allocated', models.PositiveIntegerField(blank=True, null=True)),
-                ('bits_stored', models.PositiveIntegerField(blank=True, null=True)),
-                ('samples_per_pixel', models.PositiveIntegerField(blank=True, null=True)),
-                ('photometric_interpretation', models.CharField(blank=True, max_length=16)),
-                ('content_date', models.CharField(blank=True, max_length=8)),
-                ('content_time', models.CharField(blank=True, max_length=13)),
-                ('pixel_data_offset', models.BigIntegerField(blank=True, null=True)),
-                ('pixel_data_length', models.BigIntegerField(blank=True, null=True)),
-                ('file_size', models.BigIntegerField()),
-                ('file_sha256', models.CharField(max_length=64)),
-                ('storage_path', models.CharField(max_length=255, unique=True)),
-                ('metadata_json', models.TextField()),
-                ('source_ae_title', models.CharField(blank=True, max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('series', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='archive.series')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("sop_instance_uid", models.CharField(max_length=64, unique=True)),
+                ("sop_class_uid", models.CharField(db_index=True, max_length=64)),
+                ("instance_number", models.IntegerField(blank=True, null=True)),
+                ("transfer_syntax_uid", models.CharField(max_length=64)),
+                ("number_of_frames", models.PositiveIntegerField(default=0)),
+                ("rows", models.PositiveIntegerField(blank=True, null=True)),
+                ("columns", models.PositiveIntegerField(blank=True, null=True)),
+                ("bits_allocated", models.PositiveIntegerField(blank=True, null=True)),
+                ("bits_stored", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "samples_per_pixel",
+                    models.PositiveIntegerField(blank=True, null=True),
+                ),
+                (
+                    "photometric_interpretation",
+                    models.CharField(blank=True, max_length=16),
+                ),
+                ("content_date", models.CharField(blank=True, max_length=8)),
+                ("content_time", models.CharField(blank=True, max_length=13)),
+                ("pixel_data_offset", models.BigIntegerField(blank=True, null=True)),
+                ("pixel_data_length", models.BigIntegerField(blank=True, null=True)),
+                ("file_size", models.BigIntegerField()),
+                ("file_sha256", models.CharField(max_length=64)),
+                ("storage_path", models.CharField(max_length=255, unique=True)),
+                ("metadata_json", models.TextField()),
+                ("source_ae_title", models.CharField(blank=True, max_length=16)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "series",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instances",
+                        to="archive.series",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['series', 'instance_number', 'id'], name='instance_order_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["series", "instance_number", "id"],
+                        name="instance_order_idx",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['-study_date', '-study_time', '-id'], name='study_recent_idx'),
+            model_name="study",
+            index=models.Index(
+                fields=["-study_date", "-study_time", "-id"], name="study_recent_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['created_at'], name='study_created_idx'),
+            model_name="study",
+            index=models.Index(fields=["created_at"], name="study_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='series',
-            index=models.Index(fields=['study', 'series_number', 'id'], name='series_order_idx'),
+            model_name="series",
+            index=models.Index(
+                fields=["study", "series_number", "id"], name="series_order_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='studymodality',
-            index=models.Index(fields=['modality', 'study'], name='modality_study_idx'),
+            model_name="studymodality",
+            index=models.Index(fields=["modality", "study"], name="modality_study_idx"),
         ),
         migrations.AddConstraint(
-            model_name='studymodality',
-            constraint=models.UniqueConstraint(fields=('study', 'modality'), name='study_modality_unique'),
+            model_name="studymodality",
+            constraint=models.UniqueConstraint(
+                fields=("study", "modality"), name="study_modality_unique"
+            ),
         ),
     ]

@@ -351,11 +351,11 @@ CELERY_TASK_ROUTES = {
 PACSWEB_TASK_QUEUES = ("celery", "ingest", "dimse", "thumbnails")
 # A task not acknowledged within this many seconds (its worker died) is
 # delivered again by Redis; it must exceed the longest task run time.
-CELERY_VISIBILITY_TIMEOUT = env_int(
+PACSWEB_VISIBILITY_TIMEOUT = env_int(
     "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1
 )
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "visibility_timeout": PACSWEB_VISIBILITY_TIMEOUT,
     # Prefix for every Redis key: several pacsweb instances (or parallel
     # test runs) can share one Redis without taking each other's tasks.
     "global_keyprefix": env_str("CELERY_KEY_PREFIX", ""),

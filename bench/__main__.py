@@ -55,6 +55,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--samples", type=int, default=200, help="instances per retrieve measurement"
     )
     parser.add_argument(
+        "--viewer-repeats",
+        type=int,
+        default=5,
+        help="cold page loads timed for the viewer's time to first image",
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "pacsweb-bench"
     )
     parser.add_argument(

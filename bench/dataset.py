@@ -376,3 +376,38 @@ def _uid(shape: Shape, *parts: object) -> str:
     # 2.25 UIDs (PS3.5 B.2) derived from the seed: the same shape gives the
     # same UIDs, different seeds never collide.
     return generate_uid(prefix=None, entropy_srcs=[shape.key(), *map(str, parts)])
+
+
+# The viewer's series: full-size CT_small (128×128), so that the browser
+# decodes and draws what a small CT slice costs, not a thumbnail.
+VIEWER_TEMPLATE = Template("CT_small.dcm", "CT", 1)
+VIEWER_PATIENT_ID = "BVIEWER"
+VIEWER_ACCESSION = "AVIEWER"
+
+
+def viewer_study(root: Path, images: int, seed: int = 1) -> BenchData:
+    """One study holding one CT series of `images` instances, for the
+    viewer's time to first image. Its patient ID and accession number are
+    its own, so it never adds a result to the dataset's searches."""
+    shape = Shape(
+        patients=1, studies_per_patient=1, series_per_study=1,
+        instances_per_series=images, seed=seed,
+    )  # fmt: skip
+    folder = root / f"viewer-{shape.key()}"
+    rng = random.Random(f"viewer-{seed}")
+    patient = {**_patient(rng, 0), "PatientID": VIEWER_PATIENT_ID}
+    study, attributes = _study(rng, shape, "CT", patient, 0)
+    # New UIDs of its own: the shape key alone could match a dataset shape.
+    study.study_instance_uid = _uid(shape, "viewer-study")
+    study.patient_id = VIEWER_PATIENT_ID
+    study.accession_number = VIEWER_ACCESSION
+    attributes.update(
+        StudyInstanceUID=study.study_instance_uid,
+        AccessionNumber=VIEWER_ACCESSION,
+        StudyDescription="CT VIEWER SERIES",
+    )
+    template = _load_template(VIEWER_TEMPLATE)
+    study.series.append(
+        _write_series(folder, shape, study, attributes, "CT", 0, template)
+    )
+    return BenchData(folder, shape, [study])

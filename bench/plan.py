@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench import ingest, queries, retrieve
+from bench import ingest, queries, retrieve, viewer
 from bench.client import NotMeasurable, storescu_config
-from bench.dataset import BenchData, InstanceEntry
+from bench.dataset import BenchData, InstanceEntry, viewer_study
 from bench.servers import Running
 from bench.stats import Figure
 
@@ -90,7 +90,27 @@ def steps(data: BenchData, args: argparse.Namespace) -> list[Step]:
             _two(lambda r: retrieve.rendered(r.target, native)),
         ),
     ]
+    # Last, so that its study never adds to the searches' answers.
+    ct = viewer_study(args.data_dir, VIEWER_IMAGES, args.seed)
+    plan.append(
+        Step(
+            ("viewer_first_image",),
+            f"Viewer time to first image, {VIEWER_IMAGES}-image CT",
+            _one(partial(_first_image, study=ct, repeats=args.viewer_repeats)),
+        )
+    )
     return plan
+
+
+VIEWER_IMAGES = 200
+NO_VIEWER = "no comparable built-in viewer here (Orthanc Explorer is no image viewer)"
+
+
+def _first_image(running: Running, *, study: BenchData, repeats: int) -> Figure:
+    if running.viewer is None:
+        return Figure.missing(NO_VIEWER)
+    viewer.store(running.target, study)
+    return viewer.time_to_first_image(running.viewer, study, repeats)
 
 
 def _ingest(

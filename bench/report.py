@@ -37,6 +37,12 @@ def metrics(query_kinds: list[QueryKind]) -> list[Metric]:
         Metric("frames_rate", "WADO-RS frames, one client", "frames/s", True),
         Metric("rendered_latency", "Rendered frame 1 as JPEG", "ms p50 / p95", False),
         Metric("rendered_rate", "Rendered frames, one client", "frames/s", True),
+        Metric(
+            "viewer_first_image",
+            "Viewer: first image of a 200-image CT series",
+            "ms p50 / p95",
+            False,
+        ),
     ]
     return rows
 
@@ -240,6 +246,15 @@ stable figures.
   run` starts it: `manage.py migrate`, then gunicorn on `pacsweb.wsgi` and
   `manage.py dicom_listener`, embedded settings (SQLite, files, in-process
   tasks).
+- Viewer: a separate study of 200 full-size CT_small images (128×128, new
+  UIDs, its own patient ID and accession number) is stored through STOW-RS
+  after all other steps. Headless Chromium (Debian's, `--disable-gpu`) signs
+  in as the administrator once; each run then opens `/viewer/<study>/` in a
+  new browser context (empty cache, the session cookie only) at 1280×800.
+  The figure is the time from navigation start until a viewport canvas
+  shows an image (1 % of its pixels, sampled every animation frame, brighter
+  than 16 of 255). One untimed checked pass, then the timed runs
+  (`--viewer-repeats`, 5); each run must end with the 200-image stack.
 - The client runs on the same machine and competes for the same cores.
 - Search values go in the URL as RFC 3986 allows: `*`, `?`, `^`, `,` and
   `-` as they are, non-ASCII as percent-encoded UTF-8. (Orthanc matches a
@@ -252,7 +267,6 @@ stable figures.
 
 ## Not covered yet
 
-- Time to first image in the viewer for a 200-image CT series (issue 4).
 - The production-like set-up (PostgreSQL, Redis, several web processes)
   and 100,000 instances (issue 6): `--database-url` and the shape options
   (`--patients`, `--studies-per-patient`, `--series-per-study`,

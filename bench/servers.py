@@ -25,6 +25,7 @@ from bench.procs import (
     run_checked,
     wait_until,
 )
+from bench.viewer import ViewerAccess
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 ORTHANC_AE_TITLE = "ORTHANC"
 PACSWEB_AE_TITLE = "PACSWEB"
+ADMIN_USERNAME = "admin"  # what `manage.py ensure_admin` creates
 VERIFICATION = "1.2.840.10008.1.1"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,6 +46,8 @@ class Running:
     # retrieves can still be measured when the ingest services are missing.
     direct_fill: Callable[[list[Path]], None] | None = None
     notes: list[str] = field(default_factory=list)
+    # Signs in to the browser viewer; None where there is no viewer to open.
+    viewer: ViewerAccess | None = None
 
 
 def echo(host: str, port: int, ae_title: str) -> bool:
@@ -165,7 +169,9 @@ def pacsweb(
         env,
         checkout,
     )
-    authorization = _bearer_token(env, work, checkout)
+    # Kept for the viewer pages, which sign in with a session, not a token.
+    admin_password = secrets.token_urlsafe(18)
+    authorization = _bearer_token(env, work, checkout, admin_password)
     web = Child(
         "pacsweb gunicorn",
         [
@@ -213,6 +219,11 @@ def pacsweb(
             versions={"pacsweb": _git_describe(checkout)},
             direct_fill=lambda paths: _pacsweb_direct_fill(env, work, checkout, paths),
             notes=[unavailable] if unavailable else [],
+            viewer=(
+                ViewerAccess(base, ADMIN_USERNAME, admin_password)
+                if authorization
+                else None
+            ),
         )
     finally:
         if listener is not None:
@@ -220,7 +231,9 @@ def pacsweb(
         web.stop()
 
 
-def _bearer_token(env: dict[str, str], work: Path, checkout: Path) -> str:
+def _bearer_token(
+    env: dict[str, str], work: Path, checkout: Path, admin_password: str
+) -> str:
     """Once pacsweb has access control (apps.accounts' issue_token), the
     benchmark acts as the administrator through a bearer token, as a
     script would; before that, DICOMweb is open and no header is sent."""
@@ -231,12 +244,12 @@ def _bearer_token(env: dict[str, str], work: Path, checkout: Path) -> str:
     )  # fmt: skip
     if "issue_token" not in listing.stdout.split():
         return ""
-    admin_env = {**env, "PACSWEB_ADMIN_PASSWORD": secrets.token_urlsafe(18)}
+    admin_env = {**env, "PACSWEB_ADMIN_PASSWORD": admin_password}
     run_checked(
         [python, "manage.py", "ensure_admin"], work / "token.log", admin_env, checkout
     )
     issued = subprocess.run(
-        [python, "manage.py", "issue_token", "admin", "--expires-in", "86400"],
+        [python, "manage.py", "issue_token", ADMIN_USERNAME, "--expires-in", "86400"],
         capture_output=True, text=True, env=env, cwd=checkout,
     )  # fmt: skip
     lines = issued.stdout.strip().splitlines()

@@ -10,7 +10,7 @@ import pytest
 
 from apps.archive.ingest import is_valid_uid
 from bench.client import NotMeasurable, query_string
-from bench.dataset import Shape, load_or_generate
+from bench.dataset import Shape, load_or_generate, viewer_study
 from bench.ingest import slices
 from bench.queries import Query, _run
 from bench.retrieve import _data_set
@@ -110,3 +110,25 @@ def test_it_compares_data_sets_without_their_file_meta(dataset):
 
     assert rewritten.read_bytes() != original
     assert _data_set(rewritten.read_bytes()) == _data_set(original)
+
+
+def test_it_writes_the_viewer_ct_series_apart_from_the_dataset(dataset, tmp_path):
+    study = viewer_study(tmp_path, 200, seed=1)
+
+    assert len(study.studies) == 1 and len(study.studies[0].series) == 1
+    series = study.studies[0].series[0]
+    sops = [i.sop_instance_uid for i in series.instances]
+    assert len(set(sops)) == len(sops) == 200
+    assert series.modality == "CT"
+    assert {(i.rows, i.columns, i.native) for i in series.instances} == {
+        (128, 128, True)
+    }
+    last = pydicom.dcmread(study.path(series.instances[-1]))
+    assert last.InstanceNumber == 200
+    assert last.StudyInstanceUID == study.studies[0].study_instance_uid
+    assert (last.PatientID, last.AccessionNumber) == ("BVIEWER", "AVIEWER")
+    # Nothing it holds is in the searched dataset.
+    theirs = {s.study_instance_uid for s in dataset.studies}
+    theirs |= {s.patient_id for s in dataset.studies}
+    theirs |= {s.accession_number for s in dataset.studies}
+    assert not theirs & {last.StudyInstanceUID, last.PatientID, last.AccessionNumber}

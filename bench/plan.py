@@ -103,7 +103,10 @@ def steps(data: BenchData, args: argparse.Namespace) -> list[Step]:
 
 
 VIEWER_IMAGES = 200
-NO_VIEWER = "no comparable built-in viewer here (Orthanc Explorer is no image viewer)"
+NO_VIEWER = (
+    "no comparable built-in viewer here (Orthanc Explorer only previews single"
+    " instances; no Stone or OHIF plugin is installed)"
+)
 
 
 def _first_image(running: Running, *, study: BenchData, repeats: int) -> Figure:

@@ -190,12 +190,22 @@ def test_a_cancelled_job_does_not_run():
     assert job.attempts == 0
 
 
-def test_a_rejected_association_fails_the_job_without_retrying(remote_archive):
-    remote_archive.ae_title = "WRONGAE"
-    remote_archive.save()
+def test_a_rejected_association_fails_the_job_without_retrying(settings):
+    # Our own listener as the peer: it rejects a calling AE it does not know
+    # (A-ASSOCIATE-RJ), every time; a third-party peer under load sometimes
+    # dropped the connection instead, which is a different, retried failure.
+    settings.PACSWEB_REQUIRE_KNOWN_AE = True
+    with listener() as port:
+        # Known as a peer of ours, while our calling AE (PACSWEB) is not a
+        # RemoteAE there.
+        peer = RemoteAE.objects.create(ae_title="SELF", host=HOST, port=port)
 
-    with pytest.raises(scu.DimseFailure):
-        scu.echo(scu.Peer.of(remote_archive))
+        with pytest.raises(scu.DimseFailure, match="rejected the association"):
+            scu.echo(scu.Peer.of(peer))
+        job = jobs.run(jobs.create(Job.Kind.ECHO, peer).pk)
+
+    assert job.state == Job.State.FAILED
+    assert job.attempts == 1
 
 
 def test_a_worklist_job_queries_dcmtks_worklist_server(tmp_path):

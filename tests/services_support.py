@@ -203,3 +203,15 @@ def migrate(env: dict[str, str]) -> None:
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=BASE_DIR, env=env, check=True, capture_output=True, timeout=300,
     )  # fmt: skip
+
+
+def admin_token(env: dict[str, str]) -> str:
+    """A bearer token of the `admin` superuser of the database in `env`."""
+    admin_env = {**env, "PACSWEB_ADMIN_PASSWORD": "fault-test-admin-passphrase"}
+    for command in (["ensure_admin"], ["issue_token", "admin"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=BASE_DIR, env=admin_env, check=True, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+    return done.stdout.strip()

@@ -26,6 +26,7 @@ from tests.celery_support import database_url
 from tests.conftest import sample
 from tests.dimse_support import responses, storescu
 from tests.multipart_bodies import STOW_CONTENT_TYPE, files_body, split_response
+from tests.personas import make_token, make_user
 from tests.process_support import start, stop, wait_for_line
 from tests.services_support import gunicorn
 
@@ -60,7 +61,7 @@ def _identity_and_pixels(source) -> tuple[str, str, str, bytes]:
     return ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.PixelData
 
 
-def _stow(url: str, paths: list[Path]) -> set[str]:
+def _stow(url: str, paths: list[Path], token: str) -> set[str]:
     """Store in requests of three parts; the SOP UIDs acknowledged."""
     acknowledged = set()
     for start_at in range(0, len(paths), 3):
@@ -70,6 +71,7 @@ def _stow(url: str, paths: list[Path]) -> set[str]:
             headers={
                 "Content-Type": STOW_CONTENT_TYPE,
                 "Accept": "application/dicom+json",
+                "Authorization": f"Bearer {token}",
             },
             timeout=120,
         )
@@ -91,6 +93,8 @@ def test_two_web_processes_and_the_listener_store_each_instance_once(
 ):
     files = _dataset_files(tmp_path / "in")
     paths = list(files.values())
+    # Committed (transactional test), so the web processes see the token.
+    token = make_token(make_user("archivist", "archive-admin"), "read store")
     env = {
         **os.environ,
         "DATABASE_URL": database_url(connection.settings_dict),
@@ -114,8 +118,8 @@ def test_two_web_processes_and_the_listener_store_each_instance_once(
             ThreadPoolExecutor(max_workers=3) as pool,
         ):
             shuffled = random.Random(6).sample(paths, len(paths))
-            stow1 = pool.submit(_stow, web1.url, paths)
-            stow2 = pool.submit(_stow, web2.url, list(reversed(paths)))
+            stow1 = pool.submit(_stow, web1.url, paths, token)
+            stow2 = pool.submit(_stow, web2.url, list(reversed(paths)), token)
             c_stores = pool.submit(_c_store, port, shuffled, tmp_path)
             acknowledged = stow1.result() | stow2.result()
             c_store_successes = c_stores.result()
@@ -128,7 +132,7 @@ def test_two_web_processes_and_the_listener_store_each_instance_once(
                 response = requests.get(
                     f"{web2.url}/dicomweb/studies/{instance.series.study.study_instance_uid}"
                     f"/series/{instance.series.series_instance_uid}/instances/{sop_uid}",
-                    headers={"Accept": ANY_DICOM},
+                    headers={"Accept": ANY_DICOM, "Authorization": f"Bearer {token}"},
                     timeout=60,
                 )
                 [(_, data)] = split_response(

@@ -22,7 +22,14 @@ from pydicom.uid import generate_uid
 from tests.celery_support import celery_worker, wait_until
 from tests.conftest import sample
 from tests.multipart_bodies import STOW_CONTENT_TYPE, files_body
-from tests.services_support import available, gunicorn, migrate, own_postgres, own_redis
+from tests.services_support import (
+    admin_token,
+    available,
+    gunicorn,
+    migrate,
+    own_postgres,
+    own_redis,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -81,6 +88,7 @@ def test_jobs_finish_once_after_a_killed_worker_a_redis_restart_and_a_db_outage(
             "DATABASE_CONNECT_TIMEOUT": "2",
         }
         migrate(env)
+        auth = {"Authorization": f"Bearer {admin_token(env)}"}
         sender = Celery(broker=redis.url)
         for path in paths:
             sender.send_task(
@@ -116,7 +124,7 @@ def test_jobs_finish_once_after_a_killed_worker_a_redis_restart_and_a_db_outage(
             during = requests.post(
                 f"{web.url}/dicomweb/studies",
                 data=files_body([sample("MR_small.dcm")]),
-                headers={"Content-Type": STOW_CONTENT_TYPE},
+                headers={"Content-Type": STOW_CONTENT_TYPE, **auth},
                 timeout=60,
             )
             answered_in = time.monotonic() - started
@@ -127,7 +135,7 @@ def test_jobs_finish_once_after_a_killed_worker_a_redis_restart_and_a_db_outage(
             after = requests.post(
                 f"{web.url}/dicomweb/studies",
                 data=files_body([sample("MR_small.dcm")]),
-                headers={"Content-Type": STOW_CONTENT_TYPE},
+                headers={"Content-Type": STOW_CONTENT_TYPE, **auth},
                 timeout=60,
             )
             second_log = second.log()

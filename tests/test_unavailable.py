@@ -86,3 +86,22 @@ def test_c_store_answers_out_of_resources_promptly(dicom_listener, database_down
     ]
     assert time.monotonic() - started < 30
     assert list(storage.all_stored()) == []
+
+
+def test_the_guard_answers_503_when_it_cannot_read_credentials(monkeypatch):
+    from django.test import Client
+
+    from apps.accounts import access
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection to server at 127.0.0.1 refused")
+
+    monkeypatch.setattr(access, "_token_caller", refuse)
+
+    response = Client(HTTP_AUTHORIZATION="Bearer anything").get("/dicomweb/studies")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json()["reason"] == (
+        "the archive database is unavailable; try again later"
+    )

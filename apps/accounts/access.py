@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
@@ -80,6 +81,16 @@ def require(
                 _authorize(request, caller, scope, kwargs)
             except Refusal as refusal:
                 return _refuse(request, refusal, scope, action, kwargs)
+            except (OperationalError, InterfaceError):
+                # Credentials live in the database: while it is down no
+                # caller can be identified, which is the server's trouble,
+                # not the caller's (a retryable 503, not a 401 or a 500).
+                logger.warning(
+                    "database unavailable; %s %s refused with 503",
+                    request.method,
+                    request.path,
+                )
+                return _unavailable()
 
             request.allowed_collections = caller.allowed_collections  # type: ignore[attr-defined]
             request.allowed_study_uids = caller.allowed_study_uids  # type: ignore[attr-defined]
@@ -317,3 +328,15 @@ def guard_patterns(
             )
         )
     return guarded
+
+
+def _unavailable() -> HttpResponse:
+    response = JsonResponse(
+        {
+            "status": 503,
+            "reason": "the archive database is unavailable; try again later",
+        },
+        status=503,
+    )
+    response["Retry-After"] = "30"
+    return response

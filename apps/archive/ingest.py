@@ -29,7 +29,7 @@ from apps.archive.models import (
     Study,
     StudyModality,
 )
-from apps.archive.parse import ParseError, read_header
+from apps.archive.parse import ParsedFile, ParseError, read_header
 from apps.archive.status import Status
 from apps.archive.text import fold, normalize_date, normalize_time
 
@@ -195,16 +195,18 @@ def _ingest(
     replaced_path = None
     try:
         outcome, instance_id, series_id, replaced_path = _commit_rows(
-            ds,
-            parsed,
-            identity,
-            instance_json,
-            relative,
-            size,
-            digest,
-            source_ae_title,
-            collection_ids,
-            policy,
+            _Received(
+                ds,
+                parsed,
+                identity,
+                instance_json,
+                relative,
+                size,
+                digest,
+                source_ae_title,
+                collection_ids,
+                policy,
+            )
         )
     except IngestError:
         storage.remove(relative)
@@ -280,54 +282,44 @@ def _identity(ds: Dataset) -> Identity:
     )
 
 
-def _commit_rows(
-    ds,
-    parsed,
-    identity,
-    instance_json,
-    relative,
-    size,
-    digest,
-    source_ae,
-    collection_ids,
-    policy,
-):
+@dataclass(frozen=True)
+class _Received:
+    """What the database step needs of a received, placed instance."""
+
+    dataset: Dataset
+    parsed: ParsedFile
+    identity: Identity
+    instance_json: dict
+    relative: str
+    size: int
+    digest: str
+    source_ae: str
+    collection_ids: list[int]
+    policy: str
+
+
+RowsWritten = tuple[Outcome, int, int, str | None]
+
+
+def _commit_rows(received: _Received) -> RowsWritten:
     # One retry: a concurrent ingest of the same new SOP instance makes our
     # insert fail on the unique constraint; the second pass sees its row and
     # applies the duplicate policy to it.
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _write_rows(
-                    ds,
-                    parsed,
-                    identity,
-                    instance_json,
-                    relative,
-                    size,
-                    digest,
-                    source_ae,
-                    collection_ids,
-                    policy,
-                )
+                return _write_rows(received)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _write_rows(
-    ds,
-    parsed,
-    identity,
-    instance_json,
-    relative,
-    size,
-    digest,
-    source_ae,
-    collection_ids,
-    policy,
-):
+def _write_rows(received: _Received) -> RowsWritten:
+    ds, parsed, identity = received.dataset, received.parsed, received.identity
+    instance_json, relative = received.instance_json, received.relative
+    size, digest, source_ae = received.size, received.digest, received.source_ae
+    collection_ids, policy = received.collection_ids, received.policy
     existing = (
         Instance.objects.select_related("series__study")
         .filter(sop_instance_uid=identity.sop_uid)

@@ -30,8 +30,7 @@ def requeue_stale_jobs() -> list[int]:
     # longer than a task may run plus the redelivery delay.
     pending_before = now - timedelta(seconds=2 * settings.PACSWEB_STALE_JOB_SECONDS)
     running_before = now - timedelta(
-        seconds=settings.CELERY_TASK_TIME_LIMIT
-        + settings.PACSWEB_VISIBILITY_TIMEOUT
+        seconds=settings.CELERY_TASK_TIME_LIMIT + settings.PACSWEB_VISIBILITY_TIMEOUT
     )
     stale = Job.objects.filter(
         Q(state=Job.State.PENDING, created_at__lt=pending_before)

@@ -97,7 +97,9 @@ def matching_studies(flt: StudyFilter) -> QuerySet[Study]:
 
 def _patients_matching(text: str) -> QuerySet[Patient]:
     """Patients whose folded name starts with the text, or whose ID is it."""
-    folded = fold(text.strip())
+    # The search is already a prefix search; a trailing DICOM wildcard
+    # ("Smith*"), which PACS users type by habit, means the same.
+    folded = fold(text.strip().rstrip("*"))
     by_name = Q(patient_name_norm__startswith=folded)
     if connection.vendor == "sqlite":
         # SQLite does not use an index for LIKE with an ESCAPE clause (which

@@ -5,6 +5,7 @@ from django.urls import path
 
 from apps.accounts import audit, scopes
 from apps.accounts.access import require
+from apps.accounts.forms import SignInForm
 from apps.viewer import views
 
 
@@ -22,7 +23,9 @@ urlpatterns = [
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
-            template_name="viewer/login.html", redirect_authenticated_user=True
+            template_name="viewer/login.html",
+            authentication_form=SignInForm,
+            redirect_authenticated_user=True,
         ),
         name="login",
     ),

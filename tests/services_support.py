@@ -6,6 +6,7 @@ the OS hands out, and is stopped by its own PID (pg_ctl signals the
 postmaster named in its pid file).
 """
 
+import contextlib
 import glob
 import os
 import re
@@ -100,10 +101,9 @@ def own_postgres() -> Iterator[Postgres]:
     try:
         yield server
     finally:
-        try:
+        # The test may have stopped it already (pg_ctl then fails).
+        with contextlib.suppress(subprocess.CalledProcessError):
             server.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped by the test
         shutil.rmtree(base, ignore_errors=True)
 
 

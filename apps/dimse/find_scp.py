@@ -19,6 +19,7 @@ from apps.archive.query import Query
 from apps.archive.results import Renderer
 from apps.archive.status import QueryRetrieveStatus
 from apps.dimse import access
+from apps.dimse.service import failure_status, pending_responses
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,9 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
                 status=QueryRetrieveStatus.NOT_AUTHORIZED,
             )
             yield (
-                _status(QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not query"),
+                failure_status(
+                    QueryRetrieveStatus.NOT_AUTHORIZED, f"{calling} may not query"
+                ),
                 None,
             )
             return
@@ -59,19 +62,18 @@ def handle_find(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         )
     except QueryError as exc:
         yield (
-            _status(QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)),
+            failure_status(
+                QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+            ),
             None,
         )
         return
     finally:
         close_old_connections()
 
-    for match in matches:
-        # PS3.4 C.4.1.2.2: a C-CANCEL ends the pending responses.
-        if event.is_cancelled:
-            yield QueryRetrieveStatus.CANCEL, None
-            return
-        yield QueryRetrieveStatus.PENDING, match
+    yield from pending_responses(
+        event, matches, QueryRetrieveStatus.PENDING, QueryRetrieveStatus.CANCEL
+    )
 
 
 def _response(rendered: dict, identifier: Dataset) -> Dataset:
@@ -90,10 +92,3 @@ def _response(rendered: dict, identifier: Dataset) -> Dataset:
 
 
 _TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC"}
-
-
-def _status(code: int, reason: str) -> Dataset:
-    status = Dataset()
-    status.Status = int(code)
-    status.ErrorComment = reason[:64]
-    return status

@@ -17,6 +17,7 @@ from enum import IntEnum
 from typing import Any
 
 from django.db import close_old_connections
+from pydicom.dataset import Dataset
 from pynetdicom.events import EventType
 
 logger = logging.getLogger(__name__)
@@ -89,3 +90,33 @@ def guarded(failure_status: IntEnum) -> Callable[[Handler], Handler]:
         return wrapper
 
     return decorate
+
+
+# Error Comment (0000,0902) is an LO: 64 characters (PS3.7 C.4, PS3.5 6.2).
+ERROR_COMMENT_MAX = 64
+
+
+def failure_status(code: int, reason: str, error_id: int | None = None) -> Dataset:
+    """A status dataset carrying the reason as Error Comment."""
+    status = Dataset()
+    status.Status = int(code)
+    # The command set has no character set: ASCII only.
+    status.ErrorComment = reason.encode("ascii", "replace").decode()[:ERROR_COMMENT_MAX]
+    if error_id is not None:
+        status.ErrorID = error_id
+    return status
+
+
+def pending_responses(
+    event: Any, matches: Sequence[Any], pending: int, cancel: int
+) -> Iterator[tuple[int, Any]]:
+    """Yield each match as a pending response until the peer cancels.
+
+    PS3.4 C.4.1.2.2 / K.4.1.2.2: a C-CANCEL ends the pending responses
+    with a Cancel status.
+    """
+    for match in matches:
+        if event.is_cancelled:
+            yield cancel, None
+            return
+        yield pending, match

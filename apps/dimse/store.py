@@ -29,14 +29,13 @@ from apps.accounts import dimse_audit
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.status import Status
 from apps.dimse import access, receive
-from apps.dimse.service import Context, Service, guarded
+from apps.dimse.service import Context, Service, failure_status, guarded
 from apps.dimse.syntaxes import STORAGE
 
 logger = logging.getLogger(__name__)
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 LOGGED_BY_INGEST = (Status.OUT_OF_RESOURCES, Status.PROCESSING_FAILURE)
-ERROR_COMMENT_MAX = 64  # LO (PS3.5 6.2)
 
 
 @guarded(Status.PROCESSING_FAILURE)
@@ -44,14 +43,16 @@ def handle_store(event: Event) -> Status | Dataset:
     calling_ae = event.assoc.requestor.ae_title
     request = cast(C_STORE, event.request)
     if not access.permitted(calling_ae, "store"):
-        return _failure(Status.NOT_AUTHORIZED, f"{calling_ae} may not store")
+        return failure_status(Status.NOT_AUTHORIZED, f"{calling_ae} may not store")
     try:
         path = receive.write_part10(event, calling_ae)
     except OSError as exc:
         if exc.errno not in NO_SPACE:
             raise
         logger.error("no space to receive an instance from %s: %s", calling_ae, exc)
-        return _failure(Status.OUT_OF_RESOURCES, "no space left to store the instance")
+        return failure_status(
+            Status.OUT_OF_RESOURCES, "no space left to store the instance"
+        )
 
     # A restricted AE's studies go into its collections (docs/security.md).
     reach = access.collections(calling_ae)
@@ -75,20 +76,12 @@ def handle_store(event: Event) -> Status | Dataset:
                 exc.sop_instance_uid or request.AffectedSOPInstanceUID,
                 exc.reason,
             )
-        return _failure(exc.status, exc.reason)
+        return failure_status(exc.status, exc.reason)
     finally:
         # ingest_file consumes the file; this only matters if it never ran.
         path.unlink(missing_ok=True)
     dimse_audit.note_store(event.assoc, result.identity.study_uid, stored=True)
     return Status.SUCCESS
-
-
-def _failure(status: Status, reason: str) -> Dataset:
-    answer = Dataset()
-    answer.Status = status
-    # The command set has no character set: ASCII only.
-    answer.ErrorComment = reason.encode("ascii", "replace").decode()[:ERROR_COMMENT_MAX]
-    return answer
 
 
 SERVICE = Service(

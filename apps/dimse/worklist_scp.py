@@ -12,6 +12,7 @@ from pydicom.dataset import Dataset
 
 from apps.archive.status import ProcedureStepStatus, QueryRetrieveStatus
 from apps.dimse import access
+from apps.dimse.service import failure_status, pending_responses
 from apps.worklist import mpps, mwl
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def find_worklist(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     try:
         if not access.permitted(calling, "worklist"):
             yield (
-                _failure(
+                failure_status(
                     QueryRetrieveStatus.NOT_AUTHORIZED,
                     f"{calling} may not query the worklist",
                 ),
@@ -32,18 +33,18 @@ def find_worklist(event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         matches = list(mwl.responses(event.identifier))
     except mwl.WorklistQueryError as exc:
         yield (
-            _failure(QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)),
+            failure_status(
+                QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+            ),
             None,
         )
         return
     finally:
         close_old_connections()
 
-    for match in matches:
-        if event.is_cancelled:
-            yield QueryRetrieveStatus.CANCEL, None
-            return
-        yield QueryRetrieveStatus.PENDING, match
+    yield from pending_responses(
+        event, matches, QueryRetrieveStatus.PENDING, QueryRetrieveStatus.CANCEL
+    )
 
 
 def mpps_create(event) -> tuple[Dataset, Dataset | None]:
@@ -51,12 +52,12 @@ def mpps_create(event) -> tuple[Dataset, Dataset | None]:
     uid = event.request.AffectedSOPInstanceUID
     try:
         if not access.permitted(calling, "mpps"):
-            return _failure(
+            return failure_status(
                 ProcedureStepStatus.NOT_AUTHORIZED, f"{calling} may not send MPPS"
             ), None
         step = mpps.create(str(uid or ""), event.attribute_list, calling)
     except mpps.ProcedureStepError as exc:
-        return _failure(exc.status, exc.reason, exc.error_id), None
+        return failure_status(exc.status, exc.reason, exc.error_id), None
     finally:
         close_old_connections()
     return _success(), mpps.as_dataset(step)
@@ -67,12 +68,12 @@ def mpps_set(event) -> tuple[Dataset, Dataset | None]:
     uid = str(event.request.RequestedSOPInstanceUID or "")
     try:
         if not access.permitted(calling, "mpps"):
-            return _failure(
+            return failure_status(
                 ProcedureStepStatus.NOT_AUTHORIZED, f"{calling} may not send MPPS"
             ), None
         step = mpps.update(uid, event.modification_list)
     except mpps.ProcedureStepError as exc:
-        return _failure(exc.status, exc.reason, exc.error_id), None
+        return failure_status(exc.status, exc.reason, exc.error_id), None
     finally:
         close_old_connections()
     return _success(), mpps.as_dataset(step)
@@ -81,14 +82,4 @@ def mpps_set(event) -> tuple[Dataset, Dataset | None]:
 def _success() -> Dataset:
     status = Dataset()
     status.Status = ProcedureStepStatus.SUCCESS
-    return status
-
-
-def _failure(code: int, reason: str, error_id: int | None = None) -> Dataset:
-    status = Dataset()
-    status.Status = int(code)
-    # PS3.7 C.4: Error Comment is at most 64 characters.
-    status.ErrorComment = reason[:64]
-    if error_id is not None:
-        status.ErrorID = error_id
     return status

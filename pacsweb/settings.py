@@ -304,6 +304,9 @@ OAUTH2_PROVIDER = {
 # Failed sign-ins: this many within the window lock the user name (and the
 # address) for the lockout period.
 PACSWEB_SIGNIN_MAX_FAILURES = env_int("PACSWEB_SIGNIN_MAX_FAILURES", 5, minimum=1)
+PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1
+)
 PACSWEB_SIGNIN_WINDOW_SECONDS = env_int("PACSWEB_SIGNIN_WINDOW_SECONDS", 900, minimum=1)
 PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
     "PACSWEB_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1

@@ -119,6 +119,22 @@ class Job(models.Model):
         CANCELLED = "cancelled"
 
     FINAL_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
+    # What a requester sets, and what the worker writes as the job runs: the
+    # admin shows both read-only, the REST API lets clients set only the first.
+    REQUEST_FIELDS = ("kind", "remote_ae", "requested_by", "parameters")
+    PROGRESS_FIELDS = (
+        "state",
+        "progress_done",
+        "progress_total",
+        "errors",
+        "result",
+        "message",
+        "attempts",
+        "cancel_requested",
+        "created_at",
+        "started_at",
+        "ended_at",
+    )
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     remote_ae = models.ForeignKey(

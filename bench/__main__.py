@@ -134,7 +134,11 @@ def main(argv: list[str]) -> int:
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     args = parse_args(argv)
     if args.profile == "production":
-        return production.main(args)
+        try:
+            return production.main(args)
+        except KeyboardInterrupt:
+            print("interrupted: servers stopped, databases dropped", flush=True)
+            return 130
     started = time.monotonic()
     shape = shape_from(args)
     servers = [s.strip().lower() for s in args.servers.split(",") if s.strip()]

@@ -16,6 +16,7 @@ benchmark over the studies loaded so far.
 import argparse
 import logging
 import math
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -86,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--celery-concurrency", type=int, default=2)
     group.add_argument(
+        "--stop-after",
+        type=float,
+        default=0,
+        help="minutes; then stop and report the checkpoints reached (0: never)",
+    )
+    group.add_argument(
         "--orthanc-index-connections",
         type=int,
         default=4,
@@ -139,15 +146,17 @@ def stages(data: BenchData, sizes: list[int], rate_sample: int) -> list[Stage]:
         stage_instances = sum(s.instance_count for s in studies)
         per_row = min(rate_sample, stage_instances // (2 * len(ingest.RUNS)))
 
+        # At least one study stays for the bulk load; a stage too small
+        # for every row measures the first rows only.
         rates: list[tuple[ingest.IngestRun, list[InstanceEntry]]] = []
         tail = len(studies)
-        for run in reversed(ingest.RUNS):
+        for run in ingest.RUNS:
             part: list[InstanceEntry] = []
             while tail > 1 and (not part or len(part) < per_row):
                 tail -= 1
                 part = _instances(studies[tail]) + part
             if part:
-                rates.insert(0, (run, part))
+                rates.append((run, part))
         bulk = [i for s in studies[:tail] for i in _instances(s)]
         plan.append(Stage(count, data.studies[:end], bulk, rates))
         start = end
@@ -158,12 +167,17 @@ def _instances(study: StudyEntry) -> list[InstanceEntry]:
     return [i for se in study.series for i in se.instances]
 
 
+class OutOfTime(Exception):
+    """--stop-after passed: the run ends and reports the stages it finished."""
+
+
 def bulk_load(
     running: Running,
     data: BenchData,
     instances: list[InstanceEntry],
     clients: int,
     batch: int,
+    deadline: float | None = None,
 ) -> Figure:
     """Many instances per STOW-RS request from many clients. Unlike the
     timed ingest rows, each client reads its files while the clock runs
@@ -172,15 +186,21 @@ def bulk_load(
         return Figure.missing("nothing to bulk-load in this stage")
 
     def send(group: list[InstanceEntry]) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise OutOfTime
         body, content_type = multipart_body([data.path(i).read_bytes() for i in group])
         stow(running.target, body, content_type, len(group))
 
     start = time.perf_counter()
+    pool = ThreadPoolExecutor(clients)
     try:
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(send, ingest.batches(instances, batch)))
+        list(pool.map(send, ingest.batches(instances, batch)))
     except NotMeasurable as exc:
         return Figure.missing(str(exc))
+    finally:
+        # On a failure or Ctrl-C the requests not yet sent are dropped,
+        # not sent one by one before the servers can be stopped.
+        pool.shutdown(wait=True, cancel_futures=True)
     elapsed = time.perf_counter() - start
     return Figure(len(instances) / elapsed, samples=len(instances))
 
@@ -236,12 +256,17 @@ class Stepper:
     """Runs each step on every server, alternating who goes first (as the
     embedded benchmark does), and files the figures under the checkpoint."""
 
-    def __init__(self, started: list[Started], results: Results) -> None:
+    def __init__(
+        self, started: list[Started], results: Results, deadline: float | None
+    ) -> None:
         self.started = started
         self.results = results
+        self.deadline = deadline
         self.turn = 0
 
     def each(self, size: int, label: str, key: str, call: Call) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime
         order = self.started if self.turn % 2 == 0 else self.started[::-1]
         self.turn += 1
         for server in order:
@@ -278,7 +303,11 @@ def main(args: argparse.Namespace) -> int:
 
     results: Results = {}
     versions: dict[str, str] = {}
-    load = report.machine({})["Load average at start (1/5/15 min)"]
+    settings = _settings(args)
+    deadline = started_at + args.stop_after * 60 if args.stop_after else None
+    # SIGTERM unwinds like Ctrl-C, so the servers are stopped and the
+    # databases dropped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with (
         tempfile.TemporaryDirectory(prefix="pacsweb-bench-prod-") as tmp,
         ExitStack() as stack,
@@ -295,11 +324,48 @@ def main(args: argparse.Namespace) -> int:
             versions.update(server.running.versions)
             started.append(server)
 
-        steps = Stepper(started, results)
+        steps = Stepper(started, results, deadline)
+        done: list[int] = []
         for stage in plan:
-            _run_stage(steps, stage, data, config, args)
+            try:
+                _run_stage(steps, stage, data, config, args)
+            except OutOfTime:
+                settings["Stopped"] = (
+                    f"after {args.stop_after} minutes (--stop-after), before the "
+                    f"checkpoint at {stage.size:,} instances; the figures are "
+                    "those of the checkpoints it reached"
+                )
+                print(f"--- out of time in the stage up to {stage.size}", flush=True)
+                break
+            done.append(stage.size)
+            # After every checkpoint, so that a run cut short still leaves
+            # the figures it has.
+            write(
+                _only(results, done),
+                data,
+                versions,
+                settings,
+                time.monotonic() - started_at,
+                queries.build(data, args.variants),
+                None if args.no_write else args.output,
+                final=stage is plan[-1],
+            )
+        if done and done[-1] != plan[-1].size:
+            write(
+                _only(results, done),
+                data,
+                versions,
+                settings,
+                time.monotonic() - started_at,
+                queries.build(data, args.variants),
+                None if args.no_write else args.output,
+                final=True,
+            )
+    return 0
 
-    settings = {
+
+def _settings(args: argparse.Namespace) -> dict[str, str]:
+    return {
         "pacsweb gunicorn": f"{args.workers} workers × {args.threads} threads "
         "(pacsweb/gunicorn.conf.py, gthread)",
         "pacsweb Celery worker": "1 worker, prefork "
@@ -310,18 +376,21 @@ def main(args: argparse.Namespace) -> int:
         f"{args.bulk_batch} instances per request",
         "Timed ingest rows": f"up to {args.rate_sample} instances each, "
         f"{args.batch} instances per STOW-RS request or C-STORE association",
-        "Load average at start (1/5/15 min)": load,
+        "Load average at start (1/5/15 min)": report.machine({})[
+            "Load average at start (1/5/15 min)"
+        ],
     }
-    write(
-        results,
-        data,
-        versions,
-        settings,
-        time.monotonic() - started_at,
-        queries.build(data, args.variants),
-        None if args.no_write else args.output,
-    )
-    return 0
+
+
+def _only(results: Results, sizes: list[int]) -> Results:
+    return {
+        name: {size: by_size[size] for size in sizes if size in by_size}
+        for name, by_size in results.items()
+    }
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_stage(
@@ -337,7 +406,9 @@ def _run_stage(
         size,
         f"bulk load, {args.bulk_clients} clients × {args.bulk_batch}",
         "ingest_bulk",
-        lambda r: bulk_load(r, data, stage.bulk, args.bulk_clients, args.bulk_batch),
+        lambda r: bulk_load(
+            r, data, stage.bulk, args.bulk_clients, args.bulk_batch, steps.deadline
+        ),
     )
     for run, part in stage.rates:
         steps.each(

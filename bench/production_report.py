@@ -18,6 +18,7 @@ from bench.stats import Figure
 # server -> instances stored when measured -> measurement key -> figure
 Results = dict[str, dict[int, dict[str, Figure]]]
 SECTION = "production"
+RUN_STAMP = time.strftime("%Y%m%d-%H%M%S")
 SERVERS = ("pacsweb", "Orthanc")
 
 
@@ -135,9 +136,23 @@ def write(
     duration_s: float,
     kinds: list[QueryKind],
     output: Path | None,
+    final: bool = True,
 ) -> None:
+    """Print the tables (at the end) and write the page's section and the
+    raw figures (after every checkpoint, each time replacing the last)."""
     rows = metrics(kinds, "Bulk load, " + settings.get("Bulk load", "STOW-RS"))
     largest = sizes(results)[-1] if sizes(results) else 0
+    _save_raw(results, data, settings)
+    if output is not None:
+        info = report.machine(versions)
+        # The load average that matters is the one when the run started.
+        info.pop("Load average at start (1/5/15 min)", None)
+        text = markdown(results, rows, info, data, settings, duration_s)
+        report.write_section(output, SECTION, text)
+        print(f"wrote the production section of {output}", flush=True)
+    if not final:
+        return
+
     print()
     print(f"At {largest:,} instances:")
     print(_terminal_table(report.HEADER, report.table(at_size(results, largest), rows)))
@@ -145,16 +160,6 @@ def write(
     print(_terminal_table(growth_header(results), growth_table(results, rows)))
     print("\n" + "\n".join(notes(results, rows)))
     print(f"\nmake bench-production took {duration_s / 60:.1f} min")
-
-    _save_raw(results, data, settings)
-    if output is None:
-        return
-    info = report.machine(versions)
-    # The load average that matters is the one when the run started.
-    info.pop("Load average at start (1/5/15 min)", None)
-    text = markdown(results, rows, info, data, settings, duration_s)
-    report.write_section(output, SECTION, text)
-    print(f"wrote the production section of {output}")
 
 
 def _save_raw(results: Results, data: BenchData, settings: dict[str, str]) -> None:
@@ -172,8 +177,8 @@ def _save_raw(results: Results, data: BenchData, settings: dict[str, str]) -> No
             for server, by_size in results.items()
         },
     }
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (folder / f"production-{stamp}.json").write_text(
+    # One file per run (its start), rewritten after every checkpoint.
+    (folder / f"production-{RUN_STAMP}.json").write_text(
         json.dumps(payload, indent=2, ensure_ascii=False)
     )
 

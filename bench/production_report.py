@@ -228,8 +228,8 @@ size) grew, below 1 a rate fell.
   stage's last studies. Both servers get the same requests in the same
   order. pacsweb's ingest enqueues a thumbnail task per stored instance;
   before searching, the benchmark waits until the worker has emptied the
-  queue (the "Celery queue drained" row), so both servers are searched on
-  an otherwise quiet machine.
+  queue (the "Celery queue drained" row; Orthanc has no such queue, hence
+  its n/a), so neither server is searched while pacsweb's worker is busy.
 - After each stage QIDO-RS must list every stored study with its number
   of instances; then the searches of the embedded benchmark run over the
   studies stored so far (10 values per kind, one untimed checked pass,

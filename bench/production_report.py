@@ -212,7 +212,8 @@ size) grew, below 1 a rate fell.
 
 {settings}
 - pacsweb: `manage.py migrate`, `manage.py remote_ae add` for the
-  benchmark's SCU (production refuses unknown calling AEs), then
+  benchmark's SCU (production refuses unknown calling AEs),
+  `manage.py collectstatic`, then
   `gunicorn --config pacsweb/gunicorn.conf.py`, `manage.py dicom_listener`
   and `celery -A pacsweb worker`, with `PACSWEB_PRODUCTION=1`,
   `DATABASE_URL` on a scratch database of the machine's PostgreSQL,

@@ -239,11 +239,16 @@ def pacsweb(
     )
     if production is not None:
         # Production refuses unknown calling AEs; the benchmark's SCU is
-        # registered as Orthanc's configuration lists it.
+        # registered as Orthanc's configuration lists it. Static files are
+        # collected as docs/deployment.md does before starting gunicorn.
         run_checked(
             [python, "manage.py", "remote_ae", "add", SCU_AE_TITLE, LOOPBACK,
              "104", "--ops", "store", "--no-move-destination"],
             work / "remote_ae.log", env, checkout,
+        )  # fmt: skip
+        run_checked(
+            [python, "manage.py", "collectstatic", "--noinput"],
+            work / "collectstatic.log", env, checkout,
         )  # fmt: skip
     # Kept for the viewer pages, which sign in with a session, not a token.
     admin_password = secrets.token_urlsafe(18)

@@ -16,6 +16,7 @@ benchmark over the studies loaded so far.
 import argparse
 import logging
 import math
+import os
 import signal
 import tempfile
 import time
@@ -359,6 +360,12 @@ def main(args: argparse.Namespace) -> int:
                 print(f"--- out of time in the stage up to {stage.size}", flush=True)
                 break
             done.append(stage.size)
+            # The machine is shared: say how busy it was at each checkpoint.
+            loads = settings.get("Load average (1 min) at each checkpoint", "")
+            now = os.getloadavg()[0]
+            settings["Load average (1 min) at each checkpoint"] = (
+                f"{loads}, " if loads else ""
+            ) + f"{stage.size:,}: {now:.1f}"
             # After every checkpoint, so that a run cut short still leaves
             # the figures it has.
             write(

@@ -90,6 +90,21 @@ def notes(results: Results, rows: list[Metric]) -> list[str]:
     return lines
 
 
+def _stored_line(data: BenchData, size: int) -> str:
+    studies = count = 0
+    for study in data.studies:
+        if count >= size:
+            break
+        count += study.instance_count
+        studies += 1
+    if count >= data.shape.instances:
+        return "- All of it was stored by the end of the run."
+    return (
+        f"- The run stored its first {count:,} instances ({studies:,} studies); "
+        "the searches only expect those."
+    )
+
+
 def _markdown_table(header: list[str], body: list[list[str]]) -> str:
     head = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
     return head + "".join("| " + " | ".join(r) + " |\n" for r in body)
@@ -122,7 +137,7 @@ def markdown(
         growth=_markdown_table(growth_header(results), growth_table(results, rows)),
         notes="\n".join(notes(results, rows)) or "- none",
         machine="\n".join(f"- {k}: {v}" for k, v in info.items()),
-        dataset="\n".join(report.dataset_lines(data)),
+        dataset="\n".join([*report.dataset_lines(data), _stored_line(data, largest)]),
         settings="\n".join(f"- {k}: {v}" for k, v in settings.items()),
         minutes=f"{duration_s / 60:.1f}",
     )

@@ -310,12 +310,12 @@ def test_it_runs_pacsweb_with_production_settings():
 def _growth_results() -> Results:
     return {
         "pacsweb": {
-            1000: {"qido_patient_id": Figure(8.0, 12.0), "ingest_stow_1": Figure(50)},
-            5000: {"qido_patient_id": Figure(10.0, 18.0), "ingest_stow_1": Figure(40)},
+            4: {"qido_patient_id": Figure(8.0, 12.0), "ingest_stow_1": Figure(50)},
+            8: {"qido_patient_id": Figure(10.0, 18.0), "ingest_stow_1": Figure(40)},
         },
         "Orthanc": {
-            1000: {"qido_patient_id": Figure(4.0, 6.0), "ingest_stow_1": Figure(200)},
-            5000: {
+            4: {"qido_patient_id": Figure(4.0, 6.0), "ingest_stow_1": Figure(200)},
+            8: {
                 "qido_patient_id": Figure.missing("returned 0 results"),
                 "ingest_stow_1": Figure(100),
             },
@@ -329,8 +329,8 @@ def test_it_renders_figures_at_each_size_and_how_they_grew(dataset):
 
     text = production_report.markdown(results, rows, {"CPU": "x"}, dataset, {}, 60)
 
-    assert "## Production-like set-up, up to 5,000 instances" in text
-    assert "| Measurement | Unit | Server | 1,000 | 5,000 | last / first |" in text
+    assert "## Production-like set-up, up to 8 instances" in text
+    assert "| Measurement | Unit | Server | 4 | 8 | last / first |" in text
     assert (
         "| QIDO-RS studies by PatientID | ms p50 / p95 | pacsweb"
         " | 8.0 / 12.0 | 10.0 / 18.0 | 1.25 / 1.50 |"
@@ -342,9 +342,10 @@ def test_it_renders_figures_at_each_size_and_how_they_grew(dataset):
     # Side by side at the largest size, with Orthanc's failure explained.
     assert "| Ingest, STOW-RS, 1 client | inst/s | 40.0 | 100.0 | 0.40 | ≥ 1 |" in text
     assert (
-        "- at 5,000: **Orthanc** — QIDO-RS studies by PatientID — "
+        "- at 8: **Orthanc** — QIDO-RS studies by PatientID — "
         "not measured: returned 0 results"
     ) in text
+    assert "- The run stored its first 8 instances (2 studies)" in text
 
 
 def test_it_rewrites_only_its_own_section_of_the_page(tmp_path):

@@ -175,7 +175,8 @@ def test_it_scales_the_embedded_proportions_to_the_instance_count():
     assert (shape.patients, shape.studies_per_patient) == (2500, 2)
     assert (shape.series_per_study, shape.instances_per_series) == (4, 5)
     assert shape.instances == 100_000
-    assert args.workers == 4  # several web processes, unlike the embedded 2
+    assert args.workers == 4  # several web processes
+    assert parse_args([]).workers == 2  # as `make run` starts it
 
 
 def test_it_loads_whole_studies_once_and_times_ingest_on_each_stage_tail(dataset):

@@ -1,10 +1,10 @@
-"""Audit events as RFC 5424 syslog messages, IHE ATNA style.
+"""Audit events as RFC 5424 syslog messages, the IHE ATNA way.
 
 One datagram per event, sent over UDP (RFC 5426) to the address in
-PACSWEB_AUDIT_SYSLOG ("udp://host:port"). The structured data element
-names the event with its DICOM audit event code (PS3.15 A.5.3, DCM
-codes) so an audit repository can classify it; docs/security.md has the
-full format. Sending never raises into the request: a lost datagram is
+PACSWEB_AUDIT_SYSLOG ("udp://host:port"). The message body is the DICOM
+Audit Message XML (PS3.15 A.5, built in atna.py) that an audit repository
+parses; a structured data element repeats the essentials for plain syslog
+servers and grep. docs/security.md has the full format. Sending never raises into the request: a lost datagram is
 logged, the database row is the record of truth.
 """
 
@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.accounts import atna
+
 if TYPE_CHECKING:
     from apps.accounts.models import AuditEvent
 
@@ -28,22 +30,10 @@ SEVERITY_NOTICE = 5
 SEVERITY_WARNING = 4
 SD_ID = "pacsweb@32473"  # 32473: the example enterprise number of RFC 5612
 APP_NAME = "pacsweb"
-
-# DICOM audit event IDs (PS3.16 CID 400 / PS3.15 A.5.3).
-EVENT_CODES = {
-    "sign-in": "110114^User Authentication",
-    "sign-in-failed": "110114^User Authentication",
-    "sign-out": "110114^User Authentication",
-    "query": "110112^Query",
-    "retrieve": "110103^DICOM Instances Accessed",
-    "view": "110103^DICOM Instances Accessed",
-    "share-open": "110103^DICOM Instances Accessed",
-    "store": "110104^DICOM Instances Transferred",
-    "delete": "110105^DICOM Study Deleted",
-    "admin-change": "110136^Security Alert",
-    "share-create": "110136^Security Alert",
-    "share-revoke": "110136^Security Alert",
-}
+# IHE ITI TF-2 3.20.7.1: the MSGID that marks an audit message body.
+MSGID = "IHE+RFC-3881"
+# RFC 5424 6.4: a UTF-8 MSG starts with the byte order mark.
+BOM = "\ufeff"
 
 
 def parse_target(value: str) -> tuple[str, int]:
@@ -67,7 +57,7 @@ def format_message(event: "AuditEvent") -> bytes:
         "+00:00", "Z"
     )
     params = {
-        "eventID": EVENT_CODES.get(event.action, "110100^Application Activity"),
+        "eventID": "^".join(atna.event_kind(event).event_id[:2]),
         "action": event.action,
         "outcome": event.outcome,
         "status": "" if event.status_code is None else str(event.status_code),
@@ -84,9 +74,8 @@ def format_message(event: "AuditEvent") -> bytes:
         f'{key}="{_sd_escape(value)}"' for key, value in params.items() if value
     )
     hostname = _header_token(socket.gethostname())
-    msg = f"{event.action} {event.outcome} by {event.username or event.ae_title or '-'}"
-    line = f"<{pri}>1 {timestamp} {hostname} {APP_NAME} {os.getpid()} {event.action} [{SD_ID} {sd}] {msg}"
-    return line.encode("utf-8")
+    header = f"<{pri}>1 {timestamp} {hostname} {APP_NAME} {os.getpid()} {MSGID}"
+    return f"{header} [{SD_ID} {sd}] {BOM}".encode() + atna.audit_message(event)
 
 
 def forward(event: "AuditEvent") -> None:

@@ -315,8 +315,15 @@ PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
 # Demo only: read access for everybody, logged as a warning at start and
 # refused in production (pacsweb.E003).
 PACSWEB_ANONYMOUS_READ = env_bool("PACSWEB_ANONYMOUS_READ", False)
-# Audit events also go to this syslog receiver ("udp://host:port").
+# Audit events also go to this syslog receiver ("udp://host:port" or
+# "tls://host:port"); for TLS, the CA that signed the receiver's certificate
+# and this server's client certificate and key; messages held while the
+# receiver is away.
 PACSWEB_AUDIT_SYSLOG = env_str("PACSWEB_AUDIT_SYSLOG", "")
+PACSWEB_AUDIT_SYSLOG_CA = env_str("PACSWEB_AUDIT_SYSLOG_CA", "")
+PACSWEB_AUDIT_SYSLOG_CERT = env_str("PACSWEB_AUDIT_SYSLOG_CERT", "")
+PACSWEB_AUDIT_SYSLOG_KEY = env_str("PACSWEB_AUDIT_SYSLOG_KEY", "")
+PACSWEB_AUDIT_SYSLOG_QUEUE = env_int("PACSWEB_AUDIT_SYSLOG_QUEUE", 10000, minimum=1)
 # Behind a reverse proxy that sets X-Forwarded-For: take the client address
 # for audit and lockout from it.
 PACSWEB_TRUST_X_FORWARDED_FOR = env_bool("PACSWEB_TRUST_X_FORWARDED_FOR", False)

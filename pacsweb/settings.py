@@ -414,6 +414,11 @@ PACSWEB_DICOM_TLS_KEY = env_str("PACSWEB_DICOM_TLS_KEY", "")
 # CA bundle (PEM) for client certificates: when set, a TLS peer must show a
 # certificate signed by it; unset: any client may connect over TLS.
 PACSWEB_DICOM_TLS_CA = env_str("PACSWEB_DICOM_TLS_CA", "")
+# Certificate revocation lists (PEM) checked against the peer's certificate:
+# for clients of the TLS port, and for the peers of SCU jobs. A changed file
+# is read again at the next connection.
+PACSWEB_DICOM_TLS_CRL = env_str("PACSWEB_DICOM_TLS_CRL", "")
+PACSWEB_DICOM_TLS_CLIENT_CRL = env_str("PACSWEB_DICOM_TLS_CLIENT_CRL", "")
 PACSWEB_DICOM_TLS_MIN_VERSION = env_choice(
     "PACSWEB_DICOM_TLS_MIN_VERSION", "1.2", ("1.2", "1.3")
 )

@@ -235,10 +235,26 @@ PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int(
 PACSWEB_SWEEP_INTERVAL_SECONDS = env_int(
     "PACSWEB_SWEEP_INTERVAL_SECONDS", 3600, minimum=60
 )
+# Retention (apps/archive/retention.py): studies in no collection are
+# deleted this many days after their Study Date; 0 keeps them for ever.
+# Collections set their own period. At most this many studies per run.
+PACSWEB_RETENTION_DAYS = env_int("PACSWEB_RETENTION_DAYS", 0, minimum=0)
+PACSWEB_RETENTION_BATCH = env_int("PACSWEB_RETENTION_BATCH", 1000, minimum=1)
+# Audit events older than this many days are purged; 0 keeps them for ever
+# (many jurisdictions ask for six years or more).
+PACSWEB_AUDIT_RETENTION_DAYS = env_int("PACSWEB_AUDIT_RETENTION_DAYS", 0, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-storage": {
         "task": "archive.sweep_storage",
         "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
+    "apply-retention": {
+        "task": "archive.apply_retention",
+        "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
+    "housekeeping": {
+        "task": "accounts.housekeeping",
+        "schedule": 24 * 3600.0,
     },
 }
 

@@ -52,6 +52,15 @@ class RemoteAE(models.Model):
         default=False,
         help_text="our associations to this AE use DICOM TLS (jobs and C-MOVE)",
     )
+    certificate_name = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=(
+            "when set, this AE may associate only over DICOM TLS with a client "
+            "certificate whose common name or a DNS/URI subject alternative name "
+            "is this (known calling AEs required)"
+        ),
+    )
     # Collection scoping (docs/security.md, "DIMSE TLS and calling AEs"): a
     # flag rather than "no collections means all", so that deleting an AE's
     # last collection narrows its reach instead of widening it.

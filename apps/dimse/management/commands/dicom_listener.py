@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
+from apps.accounts import housekeeping
+from apps.archive import retention
 from apps.archive.maintenance import sweep
 from apps.dimse.listener import Listener
 
@@ -84,9 +86,15 @@ class Command(BaseCommand):
 
 
 def _sweep_while_running() -> None:
-    try:
-        sweep()
-    except Exception:
-        logger.exception("periodic storage sweep failed; the listener keeps running")
-    finally:
-        close_old_connections()
+    # Without a broker no beat runs: the listener does its periodic work.
+    for name, work in (
+        ("storage sweep", sweep),
+        ("retention", lambda: retention.expire(apply=True)),
+        ("housekeeping", housekeeping.run),
+    ):
+        try:
+            work()
+        except Exception:
+            logger.exception("periodic %s failed; the listener keeps running", name)
+        finally:
+            close_old_connections()

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pydicom
 import pytest
 from django.core import signing
+from django.db import connection
 from django.test import RequestFactory
 
 from apps.archive import keyset, matching
@@ -256,7 +257,7 @@ def test_a_cursor_of_another_search_is_a_400(client, studies):
     other_level = client.get("/dicomweb/series", {"cursor": token})
     twice = client.get(f"/dicomweb/studies?cursor={token}&cursor={token}")
 
-    reason = "cursor: belongs to another search (filters, order or level differ)"
+    reason = "cursor: belongs to another search or sort order"
     assert [r.status_code for r in (other_filter, other_order, other_level)] == [
         400
     ] * 3
@@ -319,3 +320,19 @@ def test_the_token_holds_no_rights_and_only_the_last_rows_sort_values(client, st
     last = Study.objects.get(study_instance_uid=studies[1])
     assert payload["k"] == [last.study_date, last.study_time, last.pk]
     assert set(payload) == {"v", "s", "k"}
+
+
+def test_on_sqlite_a_cursor_page_seeks_in_the_study_index(studies):
+    # tests/test_postgres_plans.py checks PostgreSQL's plans at 100k rows.
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's plan; PostgreSQL's is checked at volume")
+    query = matching.Query.from_params(matching.Level.STUDY, [], default_limit=3)
+    token = matching.search(query).next_cursor
+    page = matching.Query.from_params(
+        matching.Level.STUDY, [("cursor", token)], default_limit=3
+    )
+
+    plan = matching.queryset(page)[:4].explain()
+
+    assert "SEARCH archive_study USING INDEX study_recent_idx (" in plan
+    assert "USE TEMP B-TREE FOR ORDER BY" not in plan

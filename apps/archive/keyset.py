@@ -180,7 +180,7 @@ def decode(scope: str, token: str, keys: Sequence[SortKey]) -> list[Any]:
     if not isinstance(payload, dict) or payload.get("v") != _VERSION:
         raise BadToken("was issued by another version of this server")
     if payload.get("s") != scope:
-        raise BadToken("belongs to another search (filters, order or level differ)")
+        raise BadToken("belongs to another search or sort order")
     values = payload.get("k")
     if not isinstance(values, list) or len(values) != len(keys):
         raise BadToken("does not fit this search's order")

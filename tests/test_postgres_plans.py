@@ -3,7 +3,9 @@
 The matcher's statements (apps/archive/matching.py) are run through EXPLAIN
 on a generated archive. The big tables (studies, series, instances) must
 never be read whole; person-name matching must be able to use the trigram
-indexes of migration 0002 for every pattern form the matcher emits.
+indexes of migration 0002 for every pattern form the matcher emits. A
+keyset page (the QIDO-RS cursor) deep in a listing must seek in an index
+and read about one page of rows, with no sort of the whole result.
 """
 
 import json

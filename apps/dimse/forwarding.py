@@ -54,28 +54,34 @@ def forget_rules() -> None:
     _rules_cache = (float("-inf"), [])
 
 
-def on_instance_stored(sender, instance_id: int, **kwargs) -> None:
-    """Receiver of instance_stored: note the forwards this instance is due."""
+def on_instance_stored(
+    sender, instance_id: int, instance_ids: list[int] | None = None, **kwargs
+) -> None:
+    """Receiver of instance_stored: note the forwards these instances are due.
+
+    Instances committed together in one series may come in one signal,
+    listed in `instance_ids`.
+    """
     try:
         rules = enabled_rules()
         if rules:
-            note(instance_id, rules)
+            note(instance_ids or [instance_id], rules)
     except Exception:
-        # Other receivers (thumbnails) still run; the instance stays stored.
+        # Other receivers (thumbnails) still run; the instances stay stored.
         logger.exception("forwarding rules not applied to instance %s", instance_id)
 
 
-def note(instance_id: int, rules: list[ForwardRule]) -> list[PendingForward]:
-    instance = (
-        Instance.objects.select_related("series__study").filter(pk=instance_id).first()
+def note(instance_ids: list[int], rules: list[ForwardRule]) -> list[PendingForward]:
+    instances = list(
+        Instance.objects.select_related("series__study").filter(pk__in=instance_ids)
     )
-    if instance is None:
-        return []
-    collections: set[int] = set()
-    if any(rule.collection_id for rule in rules):
-        collections = set(
-            instance.series.study.collections.values_list("pk", flat=True)
-        )
+    collections: dict[int, set[int]] = {}
+    if instances and any(rule.collection_id for rule in rules):
+        memberships = Instance.objects.filter(
+            pk__in=instance_ids, series__study__collections__isnull=False
+        ).values_list("series__study_id", "series__study__collections")
+        for study_id, collection_id in memberships:
+            collections.setdefault(study_id, set()).add(collection_id)
     now = timezone.now()
     pending = [
         PendingForward(
@@ -83,8 +89,9 @@ def note(instance_id: int, rules: list[ForwardRule]) -> list[PendingForward]:
             sop_instance_uid=instance.sop_instance_uid,
             due_at=now + timedelta(seconds=rule.delay_seconds),
         )
+        for instance in instances
         for rule in rules
-        if _matches(rule, instance, collections)
+        if _matches(rule, instance, collections.get(instance.series.study_id, set()))
     ]
     PendingForward.objects.bulk_create(pending, ignore_conflicts=True)
     return pending

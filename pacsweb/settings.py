@@ -418,6 +418,15 @@ CELERY_BEAT_SCHEDULE["requeue-stale-jobs"] = {
     "task": "dimse.requeue_stale_jobs",
     "schedule": float(PACSWEB_STALE_JOB_SECONDS),
 }
+# Auto-routing (apps/dimse/forwarding.py): how often due forwards become
+# C-STORE jobs (beat, or the listener without a broker).
+PACSWEB_FORWARD_INTERVAL_SECONDS = env_int(
+    "PACSWEB_FORWARD_INTERVAL_SECONDS", 15, minimum=1
+)
+CELERY_BEAT_SCHEDULE["dispatch-forwards"] = {
+    "task": "dimse.dispatch_forwards",
+    "schedule": float(PACSWEB_FORWARD_INTERVAL_SECONDS),
+}
 
 # --- DICOM TLS and calling-AE hosts (apps/dimse/tls.py, access.py) ---------
 

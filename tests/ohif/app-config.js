@@ -11,8 +11,7 @@ window.config = {
   extensions: [],
   modes: [],
   showStudyList: true,
-  // Four parallel decoders are plenty for a workstation; fewer keeps a
-  // small test machine responsive.
+  // Decoder workers; the test machine has two cores (OHIF's default is 3).
   maxNumberOfWebWorkers: 2,
   showWarningMessageForCrossOrigin: false,
   showCPUFallbackMessage: false,
@@ -35,8 +34,9 @@ window.config = {
         qidoSupportsIncludeField: true,
         supportsFuzzyMatching: true,
         supportsWildcard: true,
-        // Pixels as frames over WADO-RS, thumbnails from the thumbnail
-        // resource; series metadata fetched when a series is opened.
+        // Pixels and thumbnails decoded from WADO-RS frames; series metadata
+        // fetched when a series is opened. thumbnailRendering: 'thumbnail'
+        // (pacsweb's rendered JPEG thumbnails) works too.
         imageRendering: 'wadors',
         thumbnailRendering: 'wadors',
         enableStudyLazyLoad: true,

@@ -221,7 +221,8 @@ def main() -> None:
         raise SystemExit(f"{OHIF_DIST} is missing: run `make ohif`")
 
     server = OneOrigin(("127.0.0.1", options.port), options.pacsweb)
-    print(f"OHIF on {server.url}/ (sign in at {server.url}/accounts/login/)")  # noqa: T201
+    sign_in = f"{server.url}/accounts/login/?next=/"
+    print(f"OHIF on {server.url}/; sign in at {sign_in}")  # noqa: T201
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -58,6 +58,8 @@ CT = Study(
     "CT",
     1,
 )
+CT_SERIES = "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322"
+CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 MR = Study(
     "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457",
     "CompressedSamples, MR1",
@@ -289,12 +291,9 @@ def test_the_viewer_draws_the_ct_with_the_body_brighter_than_the_background(
     background = mean(image, (0, top + side // 4, max(left - 4, 1), top + side // 2))
     assert body > background + 40, (body, background)
     pacsweb = paths(assert_no_failures(origin))
-    series = f"/dicomweb/studies/{CT.uid}/series/1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322"
+    series = f"/dicomweb/studies/{CT.uid}/series/{CT_SERIES}"
     assert f"{series}/metadata" in pacsweb
-    assert (
-        f"{series}/instances/1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322/frames/1"
-        in pacsweb
-    )
+    assert f"{series}/instances/{CT_SOP}/frames/1" in pacsweb
 
 
 def test_the_viewer_draws_colour_doppler_in_colour(ohif, origin):

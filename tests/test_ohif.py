@@ -341,3 +341,22 @@ def test_the_viewer_loads_every_frame_of_a_multiframe_instance(ohif, origin):
     frames = sorted(int(p.rsplit("/", 1)[1]) for p in pacsweb if "/frames/" in p)
     assert frames == list(range(1, US_CINE_FRAMES + 1))
     assert any("/thumbnail?accept=image/jpeg" in p for p in pacsweb)
+
+
+def test_ohif_without_a_pacsweb_session_lists_nothing(chromium, origin):
+    context = chromium.new_context(base_url=origin.url, service_workers="block")
+    page = context.new_page()
+    origin.take_exchanges()
+    try:
+        with page.expect_response(lambda r: "/dicomweb/studies" in r.url) as answer:
+            page.goto("/")
+        page.get_by_text("Study List").first.wait_for()
+
+        assert answer.value.status == 401
+        assert page.locator(STUDY_ROWS).count() == 0
+        assert CT.patient_name not in page.inner_text("body")
+        screenshot(page, "ohif-study-list-signed-out")
+    finally:
+        context.close()
+    searches = [e for e in origin.take_exchanges() if e.path.startswith("/dicomweb/")]
+    assert searches and all(e.status == 401 for e in searches)

@@ -27,6 +27,7 @@ from django.http import HttpRequest, HttpResponse
 from apps.archive import dicomjson
 from apps.archive.matching import Level, Query, QueryError, search
 from apps.archive.results import Renderer, needs_instance_metadata
+from apps.dicomweb import context
 from apps.dicomweb.errors import BadRequest, NotAcceptable, handle_errors
 
 DICOM_JSON = "application/dicom+json"
@@ -59,8 +60,14 @@ def _search(
     study_uid: str | None = None,
     series_uid: str | None = None,
 ) -> HttpResponse:
-    media_type = negotiate(request.headers.get("Accept", ""))
-    params = [(name, value) for name, values in request.GET.lists() for value in values]
+    media_type = negotiate(context.accept(request) or "")
+    # `accept` chooses the media type, it does not match attributes.
+    params = [
+        (name, value)
+        for name, values in request.GET.lists()
+        if name != context.ACCEPT_PARAMETER
+        for value in values
+    ]
     try:
         query = Query.from_params(
             level,

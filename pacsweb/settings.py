@@ -304,6 +304,9 @@ OAUTH2_PROVIDER = {
 # Failed sign-ins: this many within the window lock the user name (and the
 # address) for the lockout period.
 PACSWEB_SIGNIN_MAX_FAILURES = env_int("PACSWEB_SIGNIN_MAX_FAILURES", 5, minimum=1)
+PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1
+)
 PACSWEB_SIGNIN_WINDOW_SECONDS = env_int("PACSWEB_SIGNIN_WINDOW_SECONDS", 900, minimum=1)
 PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
     "PACSWEB_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1
@@ -312,8 +315,15 @@ PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
 # Demo only: read access for everybody, logged as a warning at start and
 # refused in production (pacsweb.E003).
 PACSWEB_ANONYMOUS_READ = env_bool("PACSWEB_ANONYMOUS_READ", False)
-# Audit events also go to this syslog receiver ("udp://host:port").
+# Audit events also go to this syslog receiver ("udp://host:port" or
+# "tls://host:port"); for TLS, the CA that signed the receiver's certificate
+# and this server's client certificate and key; messages held while the
+# receiver is away.
 PACSWEB_AUDIT_SYSLOG = env_str("PACSWEB_AUDIT_SYSLOG", "")
+PACSWEB_AUDIT_SYSLOG_CA = env_str("PACSWEB_AUDIT_SYSLOG_CA", "")
+PACSWEB_AUDIT_SYSLOG_CERT = env_str("PACSWEB_AUDIT_SYSLOG_CERT", "")
+PACSWEB_AUDIT_SYSLOG_KEY = env_str("PACSWEB_AUDIT_SYSLOG_KEY", "")
+PACSWEB_AUDIT_SYSLOG_QUEUE = env_int("PACSWEB_AUDIT_SYSLOG_QUEUE", 10000, minimum=1)
 # Behind a reverse proxy that sets X-Forwarded-For: take the client address
 # for audit and lockout from it.
 PACSWEB_TRUST_X_FORWARDED_FOR = env_bool("PACSWEB_TRUST_X_FORWARDED_FOR", False)
@@ -404,6 +414,11 @@ PACSWEB_DICOM_TLS_KEY = env_str("PACSWEB_DICOM_TLS_KEY", "")
 # CA bundle (PEM) for client certificates: when set, a TLS peer must show a
 # certificate signed by it; unset: any client may connect over TLS.
 PACSWEB_DICOM_TLS_CA = env_str("PACSWEB_DICOM_TLS_CA", "")
+# Certificate revocation lists (PEM) checked against the peer's certificate:
+# for clients of the TLS port, and for the peers of SCU jobs. A changed file
+# is read again at the next connection.
+PACSWEB_DICOM_TLS_CRL = env_str("PACSWEB_DICOM_TLS_CRL", "")
+PACSWEB_DICOM_TLS_CLIENT_CRL = env_str("PACSWEB_DICOM_TLS_CLIENT_CRL", "")
 PACSWEB_DICOM_TLS_MIN_VERSION = env_choice(
     "PACSWEB_DICOM_TLS_MIN_VERSION", "1.2", ("1.2", "1.3")
 )

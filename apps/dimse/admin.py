@@ -43,22 +43,7 @@ class JobAdmin(admin.ModelAdmin):
         "ended_at",
     ]
     list_filter = ["kind", "state"]
-    readonly_fields = [
-        "kind",
-        "remote_ae",
-        "requested_by",
-        "parameters",
-        "state",
-        "progress_done",
-        "progress_total",
-        "errors",
-        "result",
-        "message",
-        "attempts",
-        "created_at",
-        "started_at",
-        "ended_at",
-    ]
+    readonly_fields = [*Job.REQUEST_FIELDS, *Job.PROGRESS_FIELDS]
     actions = ["cancel"]
 
     @admin.display(description="progress")

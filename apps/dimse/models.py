@@ -52,6 +52,15 @@ class RemoteAE(models.Model):
         default=False,
         help_text="our associations to this AE use DICOM TLS (jobs and C-MOVE)",
     )
+    certificate_name = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=(
+            "when set, this AE may associate only over DICOM TLS with a client "
+            "certificate whose common name or a DNS/URI subject alternative name "
+            "is this (known calling AEs required)"
+        ),
+    )
     # Collection scoping (docs/security.md, "DIMSE TLS and calling AEs"): a
     # flag rather than "no collections means all", so that deleting an AE's
     # last collection narrows its reach instead of widening it.
@@ -119,6 +128,22 @@ class Job(models.Model):
         CANCELLED = "cancelled"
 
     FINAL_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
+    # What a requester sets, and what the worker writes as the job runs: the
+    # admin shows both read-only, the REST API lets clients set only the first.
+    REQUEST_FIELDS = ("kind", "remote_ae", "requested_by", "parameters")
+    PROGRESS_FIELDS = (
+        "state",
+        "progress_done",
+        "progress_total",
+        "errors",
+        "result",
+        "message",
+        "attempts",
+        "cancel_requested",
+        "created_at",
+        "started_at",
+        "ended_at",
+    )
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     remote_ae = models.ForeignKey(

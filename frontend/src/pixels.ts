@@ -45,7 +45,8 @@ function fixImage(image: Types.IImage, fixups: PixelFixups, useRGBA: boolean): v
   const { photometricInterpretation, luts } = fixups;
   const pixels = image.getPixelData() as Types.PixelDataTypedArray;
 
-  if (photometricInterpretation === "YBR_FULL_422" && pixels.length === 2 * image.rows * image.columns) {
+  const subsampled = pixels.length === 2 * image.rows * image.columns;
+  if (photometricInterpretation === "YBR_FULL_422" && subsampled && pixels instanceof Uint8Array) {
     replacePixels(image, ybrFull422ToRgb(pixels, useRGBA), useRGBA ? 4 : 3);
     return;
   }

@@ -72,9 +72,9 @@ def expected_display(ds: pydicom.Dataset) -> numpy.ndarray:
 
 
 def grey_display(ds: pydicom.Dataset, pixels: numpy.ndarray) -> numpy.ndarray:
-    values = apply_modality_lut(pixels, ds).astype(float)
+    values = apply_modality_lut(pixels, ds)
     if "VOILUTSequence" in ds:
-        values = apply_voi_lut(values, ds, prefer_lut=True).astype(float)
+        values = apply_voi_lut(values, ds, prefer_lut=True)
         top = 2 ** int(max(ds.VOILUTSequence[0].LUTData)).bit_length() - 1
         lower, upper = 0.0, float(top)
     elif "WindowCenter" in ds and "WindowWidth" in ds:
@@ -83,7 +83,10 @@ def grey_display(ds: pydicom.Dataset, pixels: numpy.ndarray) -> numpy.ndarray:
         lower, upper = center - width / 2, center + width / 2
     else:
         lower, upper = float(values.min()), float(values.max())
-    grey = numpy.clip((values - lower) / max(upper - lower, 1e-9), 0, 1) * 255
+    grey = (
+        numpy.clip((values.astype(float) - lower) / max(upper - lower, 1e-9), 0, 1)
+        * 255
+    )
     if ds.PhotometricInterpretation == "MONOCHROME1":
         grey = 255 - grey
     return grey

@@ -43,6 +43,7 @@ from tests.viewer_fixtures import (
     ingest_as_new_series,
     ingest_as_new_study,
     ingest_dataset_as_new_study,
+    ingest_into_study,
     ingest_renamed,
 )
 
@@ -332,10 +333,31 @@ def test_it_draws_native_ybr_full_422_as_pydicom_converts_it_to_rgb(
 def test_it_draws_every_photometric_interpretation_as_pydicom_decodes_it(
     page, dicomweb, tmp_path
 ):
+    # All samples as series of one study, shown one after the other from the
+    # series panel: one page and one Cornerstone start-up for all of them.
+    study = "2.25.4242"
+    expected, sop_uids = {}, {}
+    for number, name in enumerate(DISPLAY_SAMPLES, start=1):
+        ds = pydicom.dcmread(sample(name))
+        expected[name] = expected_display(ds)
+        ds.PatientID, ds.PatientName = "SAMPLES", "Samples^All"
+        ds.SeriesNumber = number
+        sop_uids[name] = ingest_into_study(tmp_path, ds, study)
+    series = dict(
+        Instance.objects.values_list("sop_instance_uid", "series__series_instance_uid")
+    )
+    open_viewer(page, study)
+
     off = {}
     for name in DISPLAY_SAMPLES:
-        expected = expected_display(pydicom.dcmread(sample(name)))
-        off[name] = round(difference(_shown(page, tmp_path, name), expected), 1)
+        sop = sop_uids[name]
+        page.click(f".series-item[data-series-uid='{series[sop]}']")
+        page.wait_for_selector(f".viewport-element[data-series-uid='{series[sop]}']")
+        shot = screenshot(
+            page.locator(".viewport-element").first,
+            f"in-browser-sample-{Path(name).name}",
+        )
+        off[name] = round(difference(shot, expected[name]), 1)
 
     assert {name: d for name, d in off.items() if d > 12} == {}, off
     assert csp_violations(page) == []

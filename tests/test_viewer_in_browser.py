@@ -8,6 +8,7 @@ any violation fails the test.
 """
 
 import copy
+import re
 import shutil
 from pathlib import Path
 
@@ -451,6 +452,28 @@ def test_it_draws_through_the_modality_or_voi_lut_table(
     assert [path.split("/bulkdata/")[1] for path in bulk] == (
         [fetched] if fetched else []
     )
+
+
+@pytest.mark.parametrize("fault", ["short table", "bulk data refused"])
+def test_an_unreadable_voi_lut_costs_the_image_its_lut_not_its_display(
+    page, dicomweb, settings, tmp_path, fault
+):
+    settings.PACSWEB_INLINE_BINARY_MAX = 0
+    ds = _with_cubic_lut("vlut_04.dcm", "VOILUTSequence")
+    if fault == "short table":
+        ds.VOILUTSequence[0].LUTData = ds.VOILUTSequence[0].LUTData[:100]
+    else:
+        page.route(re.compile(r".*/bulkdata/.*"), lambda route: route.abort())
+    plain = copy.deepcopy(ds)
+    del plain.VOILUTSequence
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else 0)
+    study = ingest_dataset_as_new_study(tmp_path, ds, implicit_vr=True)
+
+    image = screenshot(open_viewer(page, study), f"in-browser-lut-fault-{fault}")
+
+    assert difference(image, expected_display(plain)) < 8
+    assert any("not applied" in text for text in warnings), warnings
 
 
 def test_it_zooms_by_right_drag_pans_by_middle_drag_and_resets(page, dicomweb):

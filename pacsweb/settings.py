@@ -235,10 +235,26 @@ PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int(
 PACSWEB_SWEEP_INTERVAL_SECONDS = env_int(
     "PACSWEB_SWEEP_INTERVAL_SECONDS", 3600, minimum=60
 )
+# Retention (apps/archive/retention.py): studies in no collection are
+# deleted this many days after their Study Date; 0 keeps them for ever.
+# Collections set their own period. At most this many studies per run.
+PACSWEB_RETENTION_DAYS = env_int("PACSWEB_RETENTION_DAYS", 0, minimum=0)
+PACSWEB_RETENTION_BATCH = env_int("PACSWEB_RETENTION_BATCH", 1000, minimum=1)
+# Audit events older than this many days are purged; 0 keeps them for ever
+# (many jurisdictions ask for six years or more).
+PACSWEB_AUDIT_RETENTION_DAYS = env_int("PACSWEB_AUDIT_RETENTION_DAYS", 0, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-storage": {
         "task": "archive.sweep_storage",
         "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
+    "apply-retention": {
+        "task": "archive.apply_retention",
+        "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
+    "housekeeping": {
+        "task": "accounts.housekeeping",
+        "schedule": 24 * 3600.0,
     },
 }
 
@@ -401,6 +417,15 @@ PACSWEB_STALE_JOB_SECONDS = env_int("PACSWEB_STALE_JOB_SECONDS", 600, minimum=60
 CELERY_BEAT_SCHEDULE["requeue-stale-jobs"] = {
     "task": "dimse.requeue_stale_jobs",
     "schedule": float(PACSWEB_STALE_JOB_SECONDS),
+}
+# Auto-routing (apps/dimse/forwarding.py): how often due forwards become
+# C-STORE jobs (beat, or the listener without a broker).
+PACSWEB_FORWARD_INTERVAL_SECONDS = env_int(
+    "PACSWEB_FORWARD_INTERVAL_SECONDS", 15, minimum=1
+)
+CELERY_BEAT_SCHEDULE["dispatch-forwards"] = {
+    "task": "dimse.dispatch_forwards",
+    "schedule": float(PACSWEB_FORWARD_INTERVAL_SECONDS),
 }
 
 # --- DICOM TLS and calling-AE hosts (apps/dimse/tls.py, access.py) ---------

@@ -454,6 +454,20 @@ def test_it_draws_through_the_modality_or_voi_lut_table(
     )
 
 
+def test_a_modality_lut_wins_over_a_rescale_the_file_also_has(page, dicomweb, tmp_path):
+    # Not allowed together (PS3.3 C.11.1), but seen; pydicom uses the table.
+    ds = _with_cubic_lut("mlut_18.dcm", "ModalityLUTSequence")
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 1, 1000, "US"
+    rescaled = copy.deepcopy(ds)
+    del rescaled.ModalityLUTSequence
+    study = ingest_dataset_as_new_study(tmp_path, ds)
+
+    image = screenshot(open_viewer(page, study), "in-browser-lut-and-rescale")
+
+    assert difference(image, expected_display(ds)) < 8
+    assert difference(image, expected_display(rescaled)) > 25
+
+
 @pytest.mark.parametrize("fault", ["short table", "bulk data refused"])
 def test_an_unreadable_voi_lut_costs_the_image_its_lut_not_its_display(
     page, dicomweb, settings, tmp_path, fault

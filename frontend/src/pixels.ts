@@ -55,7 +55,10 @@ function fixImage(image: Types.IImage, fixups: PixelFixups, useRGBA: boolean): v
   let values: Types.PixelDataTypedArray = pixels;
   if (luts.modality) {
     // The table replaces Rescale Slope and Intercept: its output is the
-    // modality value the VOI stage and the window work on.
+    // modality value the VOI stage and the window work on. A file with both
+    // (not allowed, but seen) was rescaled by the loader: undo that first.
+    const scaling = image.preScale?.scaled ? image.preScale.scalingParameters : undefined;
+    if (scaling?.rescaleSlope) values = unscale(values, scaling.rescaleSlope, scaling.rescaleIntercept ?? 0);
     values = applyLut(values, luts.modality);
     image.slope = 1;
     image.intercept = 0;
@@ -85,6 +88,10 @@ export function applyLut(input: ArrayLike<number>, lut: Lut): Uint16Array {
     output[i] = values[index < 0 ? 0 : index > last ? last : index];
   }
   return output;
+}
+
+function unscale(values: ArrayLike<number>, slope: number, intercept: number): Float32Array {
+  return Float32Array.from(values, (value) => (value - intercept) / slope);
 }
 
 /** Y1 Y2 Cb Cr per pixel pair to RGB(A), full-range equations of C.7.6.3.1.2. */

@@ -30,6 +30,7 @@ class RemoteAESerializer(serializers.ModelSerializer):
             "allow_mpps",
             "is_move_destination",
             "use_tls",
+            "certificate_name",
             "all_collections",
             "collections",
             "created_at",

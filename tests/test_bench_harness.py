@@ -17,7 +17,7 @@ from bench.client import NotMeasurable, query_string
 from bench.dataset import Shape, load_or_generate, viewer_study
 from bench.ingest import RUNS, slices
 from bench.procs import Child, wait_until
-from bench.production import checkpoints, production_shape, stages, task_backlog
+from bench.production import task_backlog
 from bench.production_report import Results
 from bench.queries import Query, _run
 from bench.report import write_section
@@ -36,6 +36,7 @@ from bench.services import (
     scratch_database,
     with_database,
 )
+from bench.stages import checkpoints, production_shape, stages
 from bench.stats import Figure
 
 SHAPE = Shape(

@@ -7,8 +7,10 @@ instances (thumbnails, forwarding) connect here instead.
 from django.dispatch import Signal
 
 # Sent once an instance's rows are committed (stored or replaced, not a
-# kept duplicate), with `instance_id` and `series_id`. Sent from transaction.on_commit, so
-# receivers see the committed rows and may enqueue tasks that read them.
+# kept duplicate), with `instance_id` and `series_id`; for instances
+# committed together (ingest_files), once per series, naming the last of
+# them. Sent from transaction.on_commit, so receivers see the committed rows
+# and may enqueue tasks that read them.
 instance_stored = Signal()
 
 # Sent once a delete has committed and its files are gone, with

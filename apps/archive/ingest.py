@@ -138,7 +138,7 @@ def ingest_file(
     )
     temp_path = path if owned else storage.copy_to_temp(path)
     try:
-        return _finish(_prepare(temp_path, options, {}))
+        return _finish(_prepare(temp_path, options))
     finally:
         temp_path.unlink(missing_ok=True)
 
@@ -164,11 +164,10 @@ def ingest_files(
         source_ae_title, expected_study_uid, collection_ids, duplicate_policy, reach
     )
     outcomes: list[IngestResult | IngestError | None] = [None] * len(paths)
-    reach_checked: dict[str, bool] = {}
     try:
         for start in range(0, len(paths), GROUP_SIZE):
             group = list(enumerate(paths[start : start + GROUP_SIZE], start))
-            _ingest_group(group, owned, options, reach_checked, outcomes)
+            _ingest_group(group, owned, options, outcomes)
     finally:
         if owned:
             for path in paths:
@@ -207,9 +206,7 @@ class _Received:
     options: _Options
 
 
-def _prepare(
-    temp_path: Path, options: _Options, reach_checked: dict[str, bool]
-) -> _Received:
+def _prepare(temp_path: Path, options: _Options) -> _Received:
     """Parse and check a received file, then make it durable in the store."""
     try:
         parsed = read_header(temp_path)
@@ -225,18 +222,15 @@ def _prepare(
             identity.sop_class_uid,
             identity.sop_uid,
         )
-    if options.reach is not None:
-        if identity.study_uid not in reach_checked:
-            reach_checked[identity.study_uid] = _outside_reach(
-                identity.study_uid, options.reach
-            )
-        if reach_checked[identity.study_uid]:
-            raise IngestError(
-                Status.NOT_AUTHORIZED,
-                "the study exists and is outside the sender's collections",
-                identity.sop_class_uid,
-                identity.sop_uid,
-            )
+    # Checked per file, not once per request: another sender may create
+    # the study meanwhile, and this one must not then add to it.
+    if options.reach is not None and _outside_reach(identity.study_uid, options.reach):
+        raise IngestError(
+            Status.NOT_AUTHORIZED,
+            "the study exists and is outside the sender's collections",
+            identity.sop_class_uid,
+            identity.sop_uid,
+        )
 
     base = f"{dicomjson.BULK_MARKER}studies/{identity.study_uid}/series/{identity.series_uid}/instances/{identity.sop_uid}"
     instance_json = dicomjson.dataset_to_json(
@@ -334,7 +328,6 @@ def _ingest_group(
     group: list[tuple[int, Path]],
     owned: bool,
     options: _Options,
-    reach_checked: dict[str, bool],
     outcomes: list[IngestResult | IngestError | None],
 ) -> None:
     placed: list[tuple[int, _Received]] = []
@@ -342,7 +335,7 @@ def _ingest_group(
         for index, path in group:
             temp_path = path if owned else storage.copy_to_temp(path)
             try:
-                placed.append((index, _prepare(temp_path, options, reach_checked)))
+                placed.append((index, _prepare(temp_path, options)))
             except IngestError as exc:
                 outcomes[index] = exc
             except (OperationalError, InterfaceError):
@@ -413,21 +406,27 @@ def _commit_group(
         decided.clear()
         alone = placed
 
+    # Outcomes first: from here on a committed file must never be taken
+    # for an uncommitted one (_ingest_group removes those) if a removal fails.
+    for index, received in placed:
+        outcome = decided.get(index)
+        if isinstance(outcome, IngestError):
+            outcomes[index] = outcome
+        elif outcome is not None:
+            outcomes[index] = IngestResult(
+                outcome.outcome, received.identity, outcome.instance_id
+            )
     announced: dict[int, int] = {}
     for index, received in placed:
         outcome = decided.get(index)
         if isinstance(outcome, IngestError):
             storage.remove(received.relative)
-            outcomes[index] = outcome
         elif outcome is not None:
             _after_commit(received, outcome)
             if outcome.outcome is not Outcome.DUPLICATE:
                 # One announcement per series and group: its receivers
                 # (thumbnails) work per series.
                 announced[outcome.series_id] = outcome.instance_id
-            outcomes[index] = IngestResult(
-                outcome.outcome, received.identity, outcome.instance_id
-            )
     for series_id, instance_id in announced.items():
         _announce(instance_id, series_id)
     for index, received in alone:

@@ -3,6 +3,7 @@
 pacsweb.E001  DEBUG on in production
 pacsweb.E002  no DJANGO_SECRET_KEY in production
 pacsweb.E003  anonymous read on in production
+pacsweb.E004  audit syslog target or its TLS files unusable
 pacsweb.W002  storage directory not writable
 (The AE title is checked by the DIMSE app: dimse.E001, dimse.E002.)
 In production (PACSWEB_PRODUCTION=1) the W ids are reported as errors,
@@ -65,6 +66,31 @@ def check_storage_writable(app_configs, **kwargs) -> list[CheckMessage]:
                 "pacsweb.W002",
                 f"The storage directory {root} is not writable: {exc.strerror}.",
                 "Fix PACSWEB_STORAGE_DIR or its permissions.",
+            )
+        ]
+    return []
+
+
+@register(deploy=False)
+def check_audit_syslog(app_configs, **kwargs) -> list[CheckMessage]:
+    """A wrong syslog target would otherwise surface at the first audit event."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.accounts import syslog
+
+    if not settings.PACSWEB_AUDIT_SYSLOG:
+        return []
+    try:
+        target = syslog.parse_target(settings.PACSWEB_AUDIT_SYSLOG)
+        if target.scheme == "tls":
+            syslog.tls_context()
+    except (ImproperlyConfigured, OSError) as exc:
+        return [
+            _problem(
+                "pacsweb.E004",
+                f"Audit syslog is not usable: {exc}",
+                "Fix PACSWEB_AUDIT_SYSLOG (udp://host:port or tls://host:port) "
+                "and, for TLS, PACSWEB_AUDIT_SYSLOG_CA/_CERT/_KEY.",
             )
         ]
     return []

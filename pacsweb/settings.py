@@ -235,10 +235,26 @@ PACSWEB_DICOM_MAX_ASSOCIATIONS = env_int(
 PACSWEB_SWEEP_INTERVAL_SECONDS = env_int(
     "PACSWEB_SWEEP_INTERVAL_SECONDS", 3600, minimum=60
 )
+# Retention (apps/archive/retention.py): studies in no collection are
+# deleted this many days after their Study Date; 0 keeps them for ever.
+# Collections set their own period. At most this many studies per run.
+PACSWEB_RETENTION_DAYS = env_int("PACSWEB_RETENTION_DAYS", 0, minimum=0)
+PACSWEB_RETENTION_BATCH = env_int("PACSWEB_RETENTION_BATCH", 1000, minimum=1)
+# Audit events older than this many days are purged; 0 keeps them for ever
+# (many jurisdictions ask for six years or more).
+PACSWEB_AUDIT_RETENTION_DAYS = env_int("PACSWEB_AUDIT_RETENTION_DAYS", 0, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-storage": {
         "task": "archive.sweep_storage",
         "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
+    "apply-retention": {
+        "task": "archive.apply_retention",
+        "schedule": float(PACSWEB_SWEEP_INTERVAL_SECONDS),
+    },
+    "housekeeping": {
+        "task": "accounts.housekeeping",
+        "schedule": 24 * 3600.0,
     },
 }
 
@@ -304,6 +320,9 @@ OAUTH2_PROVIDER = {
 # Failed sign-ins: this many within the window lock the user name (and the
 # address) for the lockout period.
 PACSWEB_SIGNIN_MAX_FAILURES = env_int("PACSWEB_SIGNIN_MAX_FAILURES", 5, minimum=1)
+PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1
+)
 PACSWEB_SIGNIN_WINDOW_SECONDS = env_int("PACSWEB_SIGNIN_WINDOW_SECONDS", 900, minimum=1)
 PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
     "PACSWEB_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1
@@ -312,8 +331,15 @@ PACSWEB_SIGNIN_LOCKOUT_SECONDS = env_int(
 # Demo only: read access for everybody, logged as a warning at start and
 # refused in production (pacsweb.E003).
 PACSWEB_ANONYMOUS_READ = env_bool("PACSWEB_ANONYMOUS_READ", False)
-# Audit events also go to this syslog receiver ("udp://host:port").
+# Audit events also go to this syslog receiver ("udp://host:port" or
+# "tls://host:port"); for TLS, the CA that signed the receiver's certificate
+# and this server's client certificate and key; messages held while the
+# receiver is away.
 PACSWEB_AUDIT_SYSLOG = env_str("PACSWEB_AUDIT_SYSLOG", "")
+PACSWEB_AUDIT_SYSLOG_CA = env_str("PACSWEB_AUDIT_SYSLOG_CA", "")
+PACSWEB_AUDIT_SYSLOG_CERT = env_str("PACSWEB_AUDIT_SYSLOG_CERT", "")
+PACSWEB_AUDIT_SYSLOG_KEY = env_str("PACSWEB_AUDIT_SYSLOG_KEY", "")
+PACSWEB_AUDIT_SYSLOG_QUEUE = env_int("PACSWEB_AUDIT_SYSLOG_QUEUE", 10000, minimum=1)
 # Behind a reverse proxy that sets X-Forwarded-For: take the client address
 # for audit and lockout from it.
 PACSWEB_TRUST_X_FORWARDED_FOR = env_bool("PACSWEB_TRUST_X_FORWARDED_FOR", False)
@@ -392,6 +418,15 @@ CELERY_BEAT_SCHEDULE["requeue-stale-jobs"] = {
     "task": "dimse.requeue_stale_jobs",
     "schedule": float(PACSWEB_STALE_JOB_SECONDS),
 }
+# Auto-routing (apps/dimse/forwarding.py): how often due forwards become
+# C-STORE jobs (beat, or the listener without a broker).
+PACSWEB_FORWARD_INTERVAL_SECONDS = env_int(
+    "PACSWEB_FORWARD_INTERVAL_SECONDS", 15, minimum=1
+)
+CELERY_BEAT_SCHEDULE["dispatch-forwards"] = {
+    "task": "dimse.dispatch_forwards",
+    "schedule": float(PACSWEB_FORWARD_INTERVAL_SECONDS),
+}
 
 # --- DICOM TLS and calling-AE hosts (apps/dimse/tls.py, access.py) ---------
 
@@ -404,6 +439,11 @@ PACSWEB_DICOM_TLS_KEY = env_str("PACSWEB_DICOM_TLS_KEY", "")
 # CA bundle (PEM) for client certificates: when set, a TLS peer must show a
 # certificate signed by it; unset: any client may connect over TLS.
 PACSWEB_DICOM_TLS_CA = env_str("PACSWEB_DICOM_TLS_CA", "")
+# Certificate revocation lists (PEM) checked against the peer's certificate:
+# for clients of the TLS port, and for the peers of SCU jobs. A changed file
+# is read again at the next connection.
+PACSWEB_DICOM_TLS_CRL = env_str("PACSWEB_DICOM_TLS_CRL", "")
+PACSWEB_DICOM_TLS_CLIENT_CRL = env_str("PACSWEB_DICOM_TLS_CLIENT_CRL", "")
 PACSWEB_DICOM_TLS_MIN_VERSION = env_choice(
     "PACSWEB_DICOM_TLS_MIN_VERSION", "1.2", ("1.2", "1.3")
 )

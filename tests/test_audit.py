@@ -1,5 +1,7 @@
+import base64
 import socket
 import time
+import xml.etree.ElementTree as ET
 from datetime import datetime
 
 import pytest
@@ -7,6 +9,7 @@ from django.contrib.auth import authenticate
 from django.test import RequestFactory
 
 from apps.accounts import audit
+from apps.accounts.atna import audit_message
 from apps.accounts.models import AuditEvent
 from apps.accounts.syslog import format_message
 from apps.archive.ingest import ingest_file
@@ -213,7 +216,7 @@ def test_the_admin_finds_events_by_patient_id(archive_admin):
     assert page.context["cl"].result_list[0].study_uid == CT_STUDY
 
 
-def test_events_are_forwarded_as_rfc5424_syslog(settings):
+def test_events_are_forwarded_as_rfc5424_syslog_with_a_dicom_audit_message(settings):
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(5)
@@ -224,25 +227,95 @@ def test_events_are_forwarded_as_rfc5424_syslog(settings):
             username="clara",
             address="192.0.2.1",
             study_uids=[CT_STUDY],
+            patient_id="1CT1",
             status_code=200,
             query='a"b]c',
         )
-        datagram = receiver.recv(65535).decode()
+        datagram = receiver.recv(65535)
     finally:
         receiver.close()
 
-    assert datagram == format_message(event).decode()
-    header, rest = datagram.split(" [", 1)
+    assert datagram == format_message(event)
+    head, body = datagram.split("\ufeff".encode(), 1)
+    header, structured = head.decode().split(" [", 1)
     pri_version, timestamp, _host, app, _pid, msgid = header.split(" ")
     assert pri_version == "<85>1"  # authpriv.notice
     assert datetime.fromisoformat(timestamp.replace("Z", "+00:00")) == event.created_at
-    assert (app, msgid) == ("pacsweb", "retrieve")
-    assert rest.startswith(
+    assert (app, msgid) == ("pacsweb", "IHE+RFC-3881")
+    assert structured.startswith(
         'pacsweb@32473 eventID="110103^DICOM Instances Accessed" action="retrieve" outcome="success" status="200" user="clara" address="192.0.2.1"'
     )
-    assert f'studyUIDs="{CT_STUDY}"' in rest
-    assert 'query="a\\"b\\]c"' in rest
-    assert rest.endswith("] retrieve success by clara")
+    assert f'studyUIDs="{CT_STUDY}"' in structured
+    assert 'query="a\\"b\\]c"' in structured
+    message = ET.fromstring(body)
+    identification = message.find("EventIdentification")
+    assert identification.attrib == {
+        "EventActionCode": "R",
+        "EventDateTime": event.created_at.isoformat(),
+        "EventOutcomeIndicator": "0",
+    }
+    assert identification.find("EventID").attrib == {
+        "csd-code": "110103",
+        "codeSystemName": "DCM",
+        "originalText": "DICOM Instances Accessed",
+    }
+    requester, archive = message.findall("ActiveParticipant")
+    assert (requester.get("UserID"), requester.get("UserIsRequestor")) == (
+        "clara",
+        "true",
+    )
+    assert requester.get("NetworkAccessPointID") == "192.0.2.1"
+    assert requester.find("RoleIDCode").get("csd-code") == "110152"  # destination
+    assert (archive.get("UserID"), archive.get("UserIsRequestor")) == (
+        "PACSWEB",
+        "false",
+    )
+    assert archive.find("RoleIDCode").get("csd-code") == "110153"  # source
+    objects = {
+        o.find("ParticipantObjectIDTypeCode").get("originalText"): o.get(
+            "ParticipantObjectID"
+        )
+        for o in message.findall("ParticipantObjectIdentification")
+    }
+    assert objects == {"Patient Number": "1CT1", "Study Instance UID": CT_STUDY}
+
+
+@pytest.mark.parametrize(
+    ("action", "outcome", "event_id", "event_type", "indicator"),
+    [
+        (audit.SIGN_IN_FAILED, audit.DENIED, "110114", "110122", "4"),
+        (audit.SIGN_OUT, audit.SUCCESS, "110114", "110123", "0"),
+        (audit.ADMIN_CHANGE, audit.SUCCESS, "110113", "110129", "0"),
+        (audit.SHARE_CREATE, audit.SUCCESS, "110113", "110135", "0"),
+        (audit.ACCESS, audit.DENIED, "110113", "110132", "4"),
+        (audit.DELETE, audit.FAILURE, "110105", None, "8"),
+    ],
+)
+def test_each_action_carries_its_dicom_audit_codes(
+    action, outcome, event_id, event_type, indicator
+):
+    event = audit.record(action, outcome=outcome, ae_title="MODALITY_7")
+
+    identification = ET.fromstring(audit_message(event)).find("EventIdentification")
+
+    assert identification.find("EventID").get("csd-code") == event_id
+    type_code = identification.find("EventTypeCode")
+    assert (None if type_code is None else type_code.get("csd-code")) == event_type
+    assert identification.get("EventOutcomeIndicator") == indicator
+
+
+def test_a_stored_study_names_the_sender_as_source_and_pacsweb_as_destination():
+    event = audit.record(
+        audit.STORE, ae_title="MODALITY_7", address="192.0.2.7", study_uids=[CT_STUDY]
+    )
+
+    message = ET.fromstring(audit_message(event))
+
+    assert message.find("EventIdentification").get("EventActionCode") == "C"
+    sender, archive = message.findall("ActiveParticipant")
+    assert sender.get("UserID") == "MODALITY_7"
+    assert sender.find("RoleIDCode").get("csd-code") == "110153"
+    assert archive.find("RoleIDCode").get("csd-code") == "110152"
 
 
 def test_retrieving_a_study_of_many_instances_writes_one_row(
@@ -373,4 +446,22 @@ def test_c_find_and_c_get_are_recorded_once_per_request(dicom_listener, tmp_path
         CT_STUDY,
     )
     assert get_event.detail == "1 instance(s)"
-    assert get_event.resource == "C-GET to PACSWEB"
+    assert (
+        find_event.resource
+        == f"C-FIND {StudyRootQueryRetrieveInformationModelFind} to PACSWEB"
+    )
+    assert (
+        get_event.resource
+        == f"C-GET {StudyRootQueryRetrieveInformationModelGet} to PACSWEB"
+    )
+    find_message = ET.fromstring(audit_message(find_event))
+    query = find_message.find(
+        "ParticipantObjectIdentification[@ParticipantObjectTypeCodeRole='24']"
+    )
+    assert (
+        query.get("ParticipantObjectID") == StudyRootQueryRetrieveInformationModelFind
+    )
+    assert query.find("ParticipantObjectIDTypeCode").get("csd-code") == "110181"
+    assert base64.b64decode(query.findtext("ParticipantObjectQuery")) == (
+        b"QueryRetrieveLevel=STUDY PatientID=1CT1"
+    )

@@ -175,12 +175,14 @@ def _authorize(live_server, browser, app, **extra) -> dict[str, list[str]]:
     return parse_qs(urlsplit(location).query)
 
 
-def test_authorization_code_with_pkce_acts_for_the_signed_in_user(
-    live_server, studies, viewer_app, clinician
-):
-    browser = _signed_in(live_server, clinician)
-    verifier, challenge = _pkce()
+def _pkce_exchange(live_server, viewer_app, user, verifier: str | None = None):
+    """Sign in, authorize with an S256 challenge, exchange the code.
 
+    `verifier` replaces the right one at the exchange. Returns the
+    authorization answer and the token endpoint's response.
+    """
+    browser = _signed_in(live_server, user)
+    right_verifier, challenge = _pkce()
     answer = _authorize(
         live_server,
         browser,
@@ -194,8 +196,15 @@ def test_authorization_code_with_pkce_acts_for_the_signed_in_user(
         code=answer["code"][0],
         redirect_uri=REDIRECT,
         client_id=viewer_app.client_id,
-        code_verifier=verifier,
+        code_verifier=verifier or right_verifier,
     )
+    return answer, issued
+
+
+def test_authorization_code_with_pkce_acts_for_the_signed_in_user(
+    live_server, studies, viewer_app, clinician
+):
+    answer, issued = _pkce_exchange(live_server, viewer_app, clinician)
     token = issued.json()["access_token"]
     created = requests.post(
         f"{live_server.url}/api/share-links",
@@ -225,23 +234,8 @@ def test_authorization_code_without_pkce_is_refused(live_server, viewer_app, cli
 def test_a_code_exchanged_with_the_wrong_verifier_gives_no_token(
     live_server, viewer_app, clinician
 ):
-    browser = _signed_in(live_server, clinician)
-    _, challenge = _pkce()
-    answer = _authorize(
-        live_server,
-        browser,
-        viewer_app,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-
-    issued = _token(
-        live_server,
-        grant_type="authorization_code",
-        code=answer["code"][0],
-        redirect_uri=REDIRECT,
-        client_id=viewer_app.client_id,
-        code_verifier=secrets.token_urlsafe(48),
+    _, issued = _pkce_exchange(
+        live_server, viewer_app, clinician, verifier=secrets.token_urlsafe(48)
     )
 
     assert issued.status_code == 400
@@ -250,24 +244,7 @@ def test_a_code_exchanged_with_the_wrong_verifier_gives_no_token(
 
 
 def _pkce_token(live_server, viewer_app, user) -> str:
-    browser = _signed_in(live_server, user)
-    verifier, challenge = _pkce()
-    answer = _authorize(
-        live_server,
-        browser,
-        viewer_app,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    issued = _token(
-        live_server,
-        grant_type="authorization_code",
-        code=answer["code"][0],
-        redirect_uri=REDIRECT,
-        client_id=viewer_app.client_id,
-        code_verifier=verifier,
-    )
-    return issued.json()["access_token"]
+    return _pkce_exchange(live_server, viewer_app, user)[1].json()["access_token"]
 
 
 def test_an_expired_token_is_refused(live_server, studies, viewer_app, clinician):

@@ -50,7 +50,8 @@ def test_the_lockout_ends_after_its_period(clinician, settings):
 
 
 def test_one_address_guessing_many_names_is_locked_too(clinician, settings):
-    settings.PACSWEB_SIGNIN_MAX_FAILURES = 4
+    settings.PACSWEB_SIGNIN_MAX_FAILURES = 10
+    settings.PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS = 4
     for name in ("alice", "bob", "carol", "dave"):
         _try("password1", address="198.51.100.66", username=name)
 
@@ -59,6 +60,21 @@ def test_one_address_guessing_many_names_is_locked_too(clinician, settings):
 
     assert from_that_address is None
     assert from_elsewhere == clinician
+
+
+def test_colleagues_behind_one_nat_are_not_locked_out_by_a_few_typos(
+    clinician, settings
+):
+    # A ward shares one address; five people mistyping once each must not
+    # lock out the sixth, who types the right password.
+    settings.PACSWEB_SIGNIN_MAX_FAILURES = 5
+    settings.PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS = 50
+    for name in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        _try("typo", address="203.0.113.9", username=name)
+
+    assert _try(PASSWORD, address="203.0.113.9") == clinician
+    row = SignInThrottle.objects.get(key="addr:203.0.113.9")
+    assert (row.failures, row.locked_until) == (6, None)
 
 
 def test_failures_during_a_lockout_do_not_extend_it(clinician, settings):

@@ -19,7 +19,7 @@ from pynetdicom import AE
 
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Instance
-from apps.dimse import jobs, scu
+from apps.dimse import jobs, scu, tls
 from apps.dimse.listener import Listener
 from apps.dimse.models import Job, RemoteAE
 from tests import tls_certs
@@ -158,6 +158,82 @@ def test_a_client_certificate_from_an_untrusted_ca_is_refused(
         if r.getMessage().startswith("TLS handshake from 127.0.0.1:")
     ]
     assert len(refusals) == 3, refusals
+
+
+def test_a_revoked_client_certificate_is_refused_and_a_new_crl_needs_no_restart(
+    tls_settings, certs, tmp_path
+):
+    crl = tls_certs.write_crl(certs, [], tmp_path / "ca.crl")
+    tls_settings.PACSWEB_DICOM_TLS_CRL = str(crl)
+
+    with tls_listener() as (_, secure):
+        before = echoscu(secure, *dcmtk_tls(certs.client, certs.ca))
+        # The CA revokes the client's certificate and publishes a new list.
+        tls_certs.write_crl(certs, [certs.client], crl)
+        revoked = echoscu(secure, *dcmtk_tls(certs.client, certs.ca))
+        revoked_pynetdicom = pynetdicom_echo(
+            secure, client_context(certs, certs.client)
+        )
+        other_station = pynetdicom_echo(secure, client_context(certs, certs.station))
+
+    assert "Received Echo Response (Success)" in before
+    assert "Received Echo Response" not in revoked
+    assert revoked_pynetdicom is None
+    assert other_station == 0x0000
+
+
+def test_an_scu_job_does_not_speak_to_a_peer_whose_certificate_is_revoked(
+    tls_settings, certs, tmp_path
+):
+    tls_settings.PACSWEB_DICOM_TLS_CLIENT_CRL = str(
+        tls_certs.write_crl(certs, [certs.server], tmp_path / "ca.crl")
+    )
+
+    with tls_listener() as (_, secure):
+        revoked_peer = pynetdicom_echo(secure, tls.client_context())
+        tls_settings.PACSWEB_DICOM_TLS_CLIENT_CRL = str(
+            tls_certs.write_crl(certs, [], tmp_path / "clean.crl")
+        )
+        trusted_peer = pynetdicom_echo(secure, tls.client_context())
+
+    assert revoked_peer is None
+    assert trusted_peer == 0x0000
+
+
+def test_an_unreadable_crl_fails_the_system_check(tls_settings, tmp_path):
+    tls_settings.PACSWEB_DICOM_TLS_PORT = 11113
+    tls_settings.PACSWEB_DICOM_TLS_CRL = str(tmp_path / "missing.crl")
+
+    ids = [message.id for message in run_checks()]
+
+    assert "dimse.E003" in ids
+
+
+def test_an_ae_bound_to_a_certificate_must_show_that_certificate(
+    tls_settings, certs, caplog
+):
+    # A modality's AE title is easy to claim; its private key is not.
+    tls_settings.PACSWEB_REQUIRE_KNOWN_AE = True
+    RemoteAE.objects.create(
+        ae_title="TLSSCU", host=HOST, port=104, certificate_name="client"
+    )
+
+    with (
+        caplog.at_level(logging.WARNING, logger="apps.dimse"),
+        tls_listener() as (plain, secure),
+    ):
+        own_certificate = echoscu(secure, *dcmtk_tls(certs.client, certs.ca))
+        other_certificate = echoscu(secure, *dcmtk_tls(certs.station, certs.ca))
+        plain_port = echoscu(plain)
+
+    assert "Received Echo Response (Success)" in own_certificate
+    assert "Association Rejected" in other_certificate
+    assert "Association Rejected" in plain_port
+    reasons = " ".join(r.getMessage() for r in caplog.records)
+    assert "TLSSCU must show the client certificate 'client', not station" in reasons
+    assert (
+        "TLSSCU must associate over TLS with the client certificate 'client'" in reasons
+    )
 
 
 def test_without_a_ca_any_tls_client_may_connect(tls_settings, certs):

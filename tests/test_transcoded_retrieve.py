@@ -101,3 +101,72 @@ def test_it_transcodes_only_the_instances_that_need_it_in_a_series(client, tmp_p
     assert sum(body == copy.read_bytes() for _, body in got) == 1
     decoded = [pydicom.dcmread(io.BytesIO(body)) for _, body in got]
     assert all(d.PixelData == ds.PixelData for d in decoded)
+
+
+def _ask(syntax: str) -> str:
+    return f'multipart/related; type="application/dicom"; transfer-syntax={syntax}'
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("CT_small.dcm", "1.2.840.10008.1.2.5"),  # 16-bit signed -> RLE Lossless
+        ("MR_small_jpeg_ls_lossless.dcm", "1.2.840.10008.1.2.5"),
+        ("SC_rgb_rle_2frame.dcm", "1.2.840.10008.1.2.4.90"),  # RGB, 2 frames
+        ("SC_rgb_small_odd.dcm", "1.2.840.10008.1.2.5"),
+        ("CT_small.dcm", "1.2.840.10008.1.2.4.90"),  # JPEG 2000 Lossless
+        ("MR_small_RLE.dcm", "1.2.840.10008.1.2.4.90"),
+        ("MR_small_bigendian.dcm", "1.2.840.10008.1.2.4.90"),
+        ("CT_small.dcm", "1.2.840.10008.1.2"),  # Implicit VR Little Endian
+        ("JPEG2000.dcm", "1.2.840.10008.1.2"),
+    ],
+)
+def test_it_reencodes_an_instance_losslessly_in_the_syntax_asked_for(
+    client, name, target
+):
+    original = full_dataset(name)
+
+    response = client.get(instance_url(name), HTTP_ACCEPT=_ask(target))
+
+    ((content_type, body),) = parts(response)
+    result = pydicom.dcmread(io.BytesIO(body))
+    assert content_type == f"application/dicom; transfer-syntax={target}"
+    assert result.file_meta.TransferSyntaxUID == target
+    assert result.SOPInstanceUID == original.SOPInstanceUID
+    assert result.PatientName == original.PatientName
+    # Lossless: the decoded values are the stored ones, to the last bit.
+    assert (result.pixel_array == original.pixel_array).all()
+
+
+def test_it_prefers_the_first_syntax_it_can_produce(client):
+    url = instance_url("CT_small.dcm")
+    accept = ", ".join(
+        [
+            _ask("1.2.840.10008.1.2.4.50") + "; q=1",  # lossy: never produced
+            _ask("1.2.840.10008.1.2.5") + "; q=0.8",
+            _ask("1.2.840.10008.1.2.1") + "; q=0.5",
+        ]
+    )
+
+    response = client.get(url, HTTP_ACCEPT=accept)
+
+    ((content_type, _),) = parts(response)
+    assert content_type == "application/dicom; transfer-syntax=1.2.840.10008.1.2.5"
+
+
+def test_it_answers_406_with_the_reason_when_the_encoder_cannot_take_the_image(
+    client,
+):
+    # pydicom's RLE encoder takes at most 16 bits allocated; rtdose has 32.
+    response = client.get(
+        instance_url("rtdose.dcm"), HTTP_ACCEPT=_ask("1.2.840.10008.1.2.5")
+    )
+
+    assert response.status_code == 406
+    detail = (
+        response.json()["detail"]
+        if "detail" in response.json()
+        else str(response.json())
+    )
+    assert "RLE Lossless" in detail
+    assert "Bits Allocated: 32" in detail

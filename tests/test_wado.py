@@ -128,11 +128,11 @@ def test_an_instance_stored_as_explicit_little_endian_is_sent_for_the_default_ac
 @pytest.mark.parametrize(
     ("name", "accept"),
     [
-        # Explicit VR LE is produced by transcoding (tests/test_transcoded_
-        # retrieve.py); other syntaxes would need an encoder.
+        # Uncompressed and lossless targets are produced by transcoding
+        # (tests/test_transcoded_retrieve.py); lossy ones never are.
         (
             "MR_small_implicit.dcm",
-            'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.90',
+            'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50',
         ),
         (
             "JPEG2000.dcm",

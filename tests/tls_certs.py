@@ -29,6 +29,9 @@ class Certificates:
     client: Pair
     rogue: Pair
     rogue_ca: Path
+    # A second client of the trusted CA, and the CA's key (for CRLs).
+    station: Pair
+    ca_key: Path
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -128,10 +131,43 @@ def _leaf(
 def make(directory: Path) -> Certificates:
     ca_path, ca_cert, ca_key = _ca(directory, "test-ca")
     rogue_ca_path, rogue_ca_cert, rogue_ca_key = _ca(directory, "rogue-ca")
+    ca_key_path = directory / "test-ca.key"
+    _write_key(ca_key, ca_key_path)
     return Certificates(
         ca=ca_path,
         server=_leaf(directory, "server", ca_cert, ca_key, server=True),
         client=_leaf(directory, "client", ca_cert, ca_key, server=False),
         rogue=_leaf(directory, "rogue", rogue_ca_cert, rogue_ca_key, server=False),
         rogue_ca=rogue_ca_path,
+        station=_leaf(directory, "station", ca_cert, ca_key, server=False),
+        ca_key=ca_key_path,
     )
+
+
+def write_crl(certs: Certificates, revoked: list[Pair], path: Path) -> Path:
+    """A current CRL of the trusted CA listing `revoked` (possibly none)."""
+    ca_cert = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(certs.ca_key.read_bytes(), None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - datetime.timedelta(minutes=5))
+        .next_update(now + datetime.timedelta(days=1))
+    )
+    for pair in revoked:
+        serial = x509.load_pem_x509_certificate(pair.cert.read_bytes()).serial_number
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(now - datetime.timedelta(minutes=1))
+            .build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    # Written aside and renamed, as a CA's publisher would: the listener
+    # never reads half a file.
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    partial.replace(path)
+    return path

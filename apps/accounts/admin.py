@@ -129,7 +129,7 @@ if not admin.site.is_registered(Collection):
 
     @admin.register(Collection)
     class CollectionAdmin(admin.ModelAdmin):
-        list_display = ("name", "description")
+        list_display = ("name", "description", "retention_days")
         search_fields = ("name",)
 
 

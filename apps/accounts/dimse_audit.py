@@ -89,10 +89,19 @@ def record_request(
             study_uids=[str(u) for u in study_uids],
             patient_id=str(identifier.get("PatientID", "") or ""),
             query=identifier_text(identifier),
-            resource=f"{type(event.request).__name__.replace('_', '-')} to {event.assoc.acceptor.ae_title}",
+            resource=_request_resource(event),
             detail=detail,
         )
     except Exception:
         logger.exception("could not write the audit event for %s", peer.ae_title)
     finally:
         close_old_connections()
+
+
+def _request_resource(event: Event) -> str:
+    """'C-FIND <SOP Class UID> to <our AE>': the audit message names the class."""
+    service = type(event.request).__name__.replace("_", "-")
+    sop_class = event.request.AffectedSOPClassUID or ""
+    return f"{service} {sop_class} to {event.assoc.acceptor.ae_title}".replace(
+        "  ", " "
+    )

@@ -8,6 +8,7 @@ from django.contrib.auth.signals import (
 from django.dispatch import receiver
 
 from apps.accounts import audit, throttle
+from apps.archive.signals import study_expired
 
 
 @receiver(user_logged_in)
@@ -36,4 +37,18 @@ def on_sign_in_failed(sender, credentials, request=None, **kwargs) -> None:
         request=request,
         username=username,
         detail="account or address locked" if locked else "wrong user name or password",
+    )
+
+
+@receiver(study_expired)
+def on_study_expired(
+    sender, study_uid, patient_id, instances, retention_days, **kwargs
+) -> None:
+    audit.record(
+        audit.DELETE,
+        username="retention",
+        study_uids=[study_uid],
+        patient_id=patient_id,
+        resource="retention policy",
+        detail=f"{instances} instance(s) deleted after {retention_days} days",
     )

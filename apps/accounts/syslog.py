@@ -1,22 +1,31 @@
-"""Audit events as RFC 5424 syslog messages, IHE ATNA style.
+"""Audit events as RFC 5424 syslog messages, the IHE ATNA way.
 
-One datagram per event, sent over UDP (RFC 5426) to the address in
-PACSWEB_AUDIT_SYSLOG ("udp://host:port"). The structured data element
-names the event with its DICOM audit event code (PS3.15 A.5.3, DCM
-codes) so an audit repository can classify it; docs/security.md has the
-full format. Sending never raises into the request: a lost datagram is
+PACSWEB_AUDIT_SYSLOG names the receiver: "udp://host:port" sends one
+datagram per event (RFC 5426); "tls://host:port" keeps a TLS connection
+(RFC 5425, octet-counted frames, server certificate checked, client
+certificate offered when configured), fed by one background thread per
+process so that a slow or absent repository never holds up a request. The message body is the DICOM
+Audit Message XML (PS3.15 A.5, built in atna.py) that an audit repository
+parses; a structured data element repeats the essentials for plain syslog
+servers and grep. docs/security.md has the full format. Sending never raises into the request: a lost datagram is
 logged, the database row is the record of truth.
 """
 
 import logging
 import os
+import queue
 import socket
+import ssl
+import threading
+import time
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from apps.accounts import atna
 
 if TYPE_CHECKING:
     from apps.accounts.models import AuditEvent
@@ -28,31 +37,30 @@ SEVERITY_NOTICE = 5
 SEVERITY_WARNING = 4
 SD_ID = "pacsweb@32473"  # 32473: the example enterprise number of RFC 5612
 APP_NAME = "pacsweb"
-
-# DICOM audit event IDs (PS3.16 CID 400 / PS3.15 A.5.3).
-EVENT_CODES = {
-    "sign-in": "110114^User Authentication",
-    "sign-in-failed": "110114^User Authentication",
-    "sign-out": "110114^User Authentication",
-    "query": "110112^Query",
-    "retrieve": "110103^DICOM Instances Accessed",
-    "view": "110103^DICOM Instances Accessed",
-    "share-open": "110103^DICOM Instances Accessed",
-    "store": "110104^DICOM Instances Transferred",
-    "delete": "110105^DICOM Study Deleted",
-    "admin-change": "110136^Security Alert",
-    "share-create": "110136^Security Alert",
-    "share-revoke": "110136^Security Alert",
-}
+# IHE ITI TF-2 3.20.7.1: the MSGID that marks an audit message body.
+MSGID = "IHE+RFC-3881"
+# RFC 5424 6.4: a UTF-8 MSG starts with the byte order mark.
+BOM = "\ufeff"
 
 
-def parse_target(value: str) -> tuple[str, int]:
-    parts = urlsplit(value)
-    if parts.scheme != "udp" or not parts.hostname or not parts.port:
+class Target(NamedTuple):
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_target(value: str) -> Target:
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("udp", "tls") or not parts.hostname or not port:
         raise ImproperlyConfigured(
-            f"PACSWEB_AUDIT_SYSLOG must look like udp://host:port, got {value!r}"
+            "PACSWEB_AUDIT_SYSLOG must look like udp://host:port or "
+            f"tls://host:port, got {value!r}"
         )
-    return parts.hostname, parts.port
+    return Target(parts.scheme, parts.hostname, port)
 
 
 @cache
@@ -67,7 +75,7 @@ def format_message(event: "AuditEvent") -> bytes:
         "+00:00", "Z"
     )
     params = {
-        "eventID": EVENT_CODES.get(event.action, "110100^Application Activity"),
+        "eventID": "^".join(atna.event_kind(event).event_id[:2]),
         "action": event.action,
         "outcome": event.outcome,
         "status": "" if event.status_code is None else str(event.status_code),
@@ -84,20 +92,112 @@ def format_message(event: "AuditEvent") -> bytes:
         f'{key}="{_sd_escape(value)}"' for key, value in params.items() if value
     )
     hostname = _header_token(socket.gethostname())
-    msg = f"{event.action} {event.outcome} by {event.username or event.ae_title or '-'}"
-    line = f"<{pri}>1 {timestamp} {hostname} {APP_NAME} {os.getpid()} {event.action} [{SD_ID} {sd}] {msg}"
-    return line.encode("utf-8")
+    header = f"<{pri}>1 {timestamp} {hostname} {APP_NAME} {os.getpid()} {MSGID}"
+    return f"{header} [{SD_ID} {sd}] {BOM}".encode() + atna.audit_message(event)
 
 
 def forward(event: "AuditEvent") -> None:
-    host, port = parse_target(settings.PACSWEB_AUDIT_SYSLOG)
+    target = parse_target(settings.PACSWEB_AUDIT_SYSLOG)
+    if target.scheme == "tls":
+        _tls_sender(target, os.getpid()).submit(format_message(event), event.pk)
+        return
     try:
         family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_DGRAM
+            target.host, target.port, type=socket.SOCK_DGRAM
         )[0]
         _socket(family).sendto(format_message(event), address)
     except OSError:
         logger.exception("could not forward audit event %s to syslog", event.pk)
+
+
+def tls_context() -> ssl.SSLContext:
+    """Verify the repository against PACSWEB_AUDIT_SYSLOG_CA (or the system's
+    CAs); offer PACSWEB_AUDIT_SYSLOG_CERT/KEY, as ATNA's mutual TLS asks."""
+    context = ssl.create_default_context(
+        cafile=settings.PACSWEB_AUDIT_SYSLOG_CA or None
+    )
+    if settings.PACSWEB_AUDIT_SYSLOG_CERT:
+        context.load_cert_chain(
+            settings.PACSWEB_AUDIT_SYSLOG_CERT,
+            settings.PACSWEB_AUDIT_SYSLOG_KEY or None,
+        )
+    return context
+
+
+@cache
+def _tls_sender(target: Target, pid: int) -> "TlsSender":
+    # Keyed by PID: a forked worker starts its own thread and connection.
+    return TlsSender(target, tls_context())
+
+
+class TlsSender:
+    """Messages queue here; one daemon thread writes them to the repository.
+
+    A message is retried until a connection takes it, so a repository that
+    restarts loses nothing that was queued; when the queue is full (the
+    repository has been away for long) new messages are dropped from syslog
+    with a log line. The database row stays the record of truth either way.
+    """
+
+    CONNECT_TIMEOUT = 5.0
+    RETRY_MAX_SECONDS = 30.0
+
+    def __init__(self, target: Target, context: ssl.SSLContext) -> None:
+        self.target = target
+        self.context = context
+        self.queue: queue.Queue[bytes] = queue.Queue(
+            maxsize=settings.PACSWEB_AUDIT_SYSLOG_QUEUE
+        )
+        self.retry_seconds = 0.5
+        self._connection: ssl.SSLSocket | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="audit-syslog", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, message: bytes, event_id: int | None = None) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except queue.Full:
+            logger.error(
+                "audit syslog queue full: event %s not sent to %s:%s",
+                event_id,
+                self.target.host,
+                self.target.port,
+            )
+
+    def _run(self) -> None:
+        while True:
+            message = self.queue.get()
+            # RFC 5425 4.3: MSG-LEN SP SYSLOG-MSG.
+            frame = f"{len(message)} ".encode() + message
+            delay = self.retry_seconds
+            while not self._send(frame):
+                time.sleep(delay)
+                delay = min(delay * 2, self.RETRY_MAX_SECONDS)
+
+    def _send(self, frame: bytes) -> bool:
+        try:
+            if self._connection is None:
+                raw = socket.create_connection(
+                    (self.target.host, self.target.port), self.CONNECT_TIMEOUT
+                )
+                self._connection = self.context.wrap_socket(
+                    raw, server_hostname=self.target.host
+                )
+            self._connection.sendall(frame)
+            return True
+        except (OSError, ssl.SSLError) as exc:
+            logger.warning(
+                "audit syslog to %s:%s failed (%s); retrying",
+                self.target.host,
+                self.target.port,
+                exc,
+            )
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+            return False
 
 
 def _sd_escape(value: str) -> str:

@@ -1,9 +1,13 @@
 """Failed sign-in counting and temporary lockout.
 
 Failures are counted per user name and per client address over a window
-(PACSWEB_SIGNIN_WINDOW_SECONDS). Reaching PACSWEB_SIGNIN_MAX_FAILURES locks
+(PACSWEB_SIGNIN_WINDOW_SECONDS). Reaching PACSWEB_SIGNIN_MAX_FAILURES for one
+user name, or PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS from one address, locks
 that key for PACSWEB_SIGNIN_LOCKOUT_SECONDS; while locked, even the right
-password is refused. Failures during a lockout do not extend it, so an
+password is refused. The address limit is the larger one because a whole
+hospital often reaches the server through one NAT or proxy address: a few
+mistyped passwords there must not lock every colleague out, while one
+address spraying guesses over many names still is stopped. Failures during a lockout do not extend it, so an
 attacker cannot keep an account locked for longer than one period per
 burst. A successful sign-in clears the user's counter.
 
@@ -35,6 +39,12 @@ def is_locked(keys: list[str]) -> bool:
     return SignInThrottle.objects.filter(key__in=keys, locked_until__gt=now).exists()
 
 
+def _limit(key: str) -> int:
+    if key.startswith("addr:"):
+        return settings.PACSWEB_SIGNIN_MAX_FAILURES_PER_ADDRESS
+    return settings.PACSWEB_SIGNIN_MAX_FAILURES
+
+
 def note_failure(keys: list[str]) -> None:
     now = timezone.now()
     window = timedelta(seconds=settings.PACSWEB_SIGNIN_WINDOW_SECONDS)
@@ -49,7 +59,7 @@ def note_failure(keys: list[str]) -> None:
             row.failures = F("failures") + 1
             row.save(update_fields=["failures", "window_started_at"])
             row.refresh_from_db(fields=["failures"])
-            if row.failures >= settings.PACSWEB_SIGNIN_MAX_FAILURES:
+            if row.failures >= _limit(key):
                 row.locked_until = now + timedelta(
                     seconds=settings.PACSWEB_SIGNIN_LOCKOUT_SECONDS
                 )

@@ -15,6 +15,15 @@ class Collection(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     description = models.TextField(blank=True)
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=(
+            "studies of this collection are deleted this many days after their "
+            "Study Date (or first reception, without one); empty: kept for ever. "
+            "A study in several collections is kept as long as the longest says."
+        ),
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -16,3 +16,8 @@ instance_stored = Signal()
 # Sent once a delete has committed and its files are gone, with
 # `series_uids`: the series that lost instances (possibly all of them).
 instances_deleted = Signal()
+
+# Sent after retention deleted a study (apps/archive/retention.py), with
+# `study_uid`, `patient_id`, `instances` and `retention_days`: the audit
+# trail records it.
+study_expired = Signal()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from celery import shared_task
 
+from apps.archive import retention
 from apps.archive.ingest import IngestError, ingest_file
 from apps.archive.maintenance import sweep
 from pacsweb.tasks import RetryingTask, TransientError
@@ -18,6 +19,12 @@ from pacsweb.tasks import RetryingTask, TransientError
 def sweep_storage() -> str:
     """The storage sweep, scheduled by Celery beat where a broker runs."""
     return sweep().summary()
+
+
+@shared_task(name="archive.apply_retention")
+def apply_retention() -> str:
+    """Delete what retention says is due; idempotent (a second run finds less)."""
+    return retention.expire(apply=True).summary()
 
 
 @shared_task(base=RetryingTask, ignore_result=False)

@@ -6,13 +6,15 @@ it out. Negotiation follows PS3.18 8.7 (acceptable media types and the
 transfer-syntax parameter) and decides, per stored transfer syntax, which
 syntax an instance is sent in; `None` means the server cannot give what was
 asked (406). With `transcode`, Explicit VR Little Endian is also
-produced from stored syntaxes pydicom can decode.
+produced from stored syntaxes pydicom can decode, and whole instances
+(application/dicom) also in Implicit VR Little Endian, RLE Lossless and
+JPEG 2000 Lossless.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from apps.dicomweb.transcode import can_decode
+from apps.dicomweb.transcode import can_decode, can_produce_instance
 
 MULTIPART_RELATED = "multipart/related"
 DICOM = "application/dicom"
@@ -160,7 +162,8 @@ def choose_transfer_syntax(
     syntax of the bytes as stored. The most preferred acceptable range that
     can be served wins. With `transcode`, a range asking for Explicit VR
     Little Endian is served by decoding (apps/dicomweb/transcode.py) when
-    the stored syntax can be decoded.
+    the stored syntax can be decoded; for instances, so are the other
+    syntaxes transcode.can_produce_instance allows.
     """
     for media_range in accept:
         asked = _asked_transfer_syntax(media_range, part_type, multipart_only)
@@ -168,8 +171,12 @@ def choose_transfer_syntax(
             continue
         if asked == ANY_TRANSFER_SYNTAX or asked == stored:
             return stored
-        if transcode and asked == EXPLICIT_VR_LE and can_decode(stored):
+        if not transcode:
+            continue
+        if asked == EXPLICIT_VR_LE and can_decode(stored):
             return EXPLICIT_VR_LE
+        if part_type == DICOM and can_produce_instance(stored, asked):
+            return asked
     return None
 
 

@@ -127,7 +127,7 @@ def _instances_response(
         # One instance: transcode before the response starts, so pixel
         # data the decoders refuse is a 406 rather than a cut stream.
         path, ts, _ = rows[0]
-        data = _transcoded_or_406(path)
+        data = _transcoded_or_406(path, chosen[ts])
         headers = {
             "Content-Type": f"{media.DICOM}; transfer-syntax={chosen[ts]}",
             "Content-Length": str(len(data)),
@@ -147,7 +147,7 @@ def _instance_part(
         )
     try:
         with storage.open_stored(path) as handle:
-            data = transcode.instance_as_explicit_le(handle)
+            data = transcode.instance_as(handle, syntax)
     except transcode.TranscodeError as exc:
         # The response has started: an instance the decoders refuse is
         # left out rather than cutting the others short.
@@ -156,10 +156,10 @@ def _instance_part(
     return {"Content-Type": content_type, "Content-Length": str(len(data))}, [data]
 
 
-def _transcoded_or_406(path: str) -> bytes:
+def _transcoded_or_406(path: str, syntax: str) -> bytes:
     try:
         with storage.open_stored(path) as handle:
-            return transcode.instance_as_explicit_le(handle)
+            return transcode.instance_as(handle, syntax)
     except transcode.TranscodeError as exc:
         raise NotAcceptable(
             f"{exc}; ask for transfer-syntax=* to receive it as stored"

@@ -1,7 +1,12 @@
-"""Explicit VR Little Endian from any stored transfer syntax pydicom decodes.
+"""Other transfer syntaxes from any stored transfer syntax pydicom decodes.
 
 WADO-RS clients that cannot decompress ask for 1.2.840.10008.1.2.1 (PS3.18
 8.7.3.5.2); this module produces it for a whole instance or for one frame.
+A whole instance can also be had as Implicit VR Little Endian, or
+re-encoded losslessly as RLE Lossless or JPEG 2000 Lossless (pydicom's
+encoders with pylibjpeg-openjpeg), for clients that want smaller transfers
+without further loss. Lossy targets are not offered: they would need a new
+SOP Instance UID (PS3.3 C.7.6.1.1.5).
 Decoding goes through pydicom's decoders with the pylibjpeg plugins pinned
 in requirements.txt (JPEG baseline, extended and lossless, JPEG-LS, JPEG
 2000, RLE). YCbCr from a codec is converted to RGB, as the decoded samples
@@ -18,16 +23,18 @@ import pydicom
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.filewriter import dcmwrite
-from pydicom.pixels import get_decoder, pixel_array
+from pydicom.pixels import get_decoder, get_encoder, pixel_array
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
     JPEGLSNearLossless,
+    RLELossless,
 )
 
 from apps.dicomweb.frames import PixelSource, read_frames
@@ -43,6 +50,9 @@ NATIVE_SYNTAXES = frozenset(
 # Decompressing these must keep the instance flagged as lossy (PS3.3
 # C.7.6.1.1.5) even when the file forgot to say so.
 LOSSY_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless})
+# What a whole instance can be re-encoded in, beside Explicit VR LE.
+UNCOMPRESSED_TARGETS = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+LOSSLESS_TARGETS = frozenset({RLELossless, JPEG2000Lossless})
 # Bytes per value of each binary VR, for swapping big-endian values.
 SWAP_WIDTH = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
 
@@ -61,19 +71,36 @@ def can_decode(transfer_syntax_uid: str) -> bool:
         return False
 
 
+def can_produce_instance(stored: str, target: str) -> bool:
+    """Whether a whole instance stored in `stored` can be sent in `target`."""
+    if not can_decode(stored):
+        return False
+    if target in UNCOMPRESSED_TARGETS:
+        return True
+    return target in LOSSLESS_TARGETS and bool(get_encoder(UID(target)).is_available)
+
+
 def instance_as_explicit_le(handle: BinaryIO) -> bytes:
     """The whole stored file rewritten as Explicit VR Little Endian."""
+    return instance_as(handle, ExplicitVRLittleEndian)
+
+
+def instance_as(handle: BinaryIO, target: str) -> bytes:
+    """The whole stored file rewritten in `target` (see can_produce_instance)."""
     handle.seek(0)
     ds = pydicom.dcmread(handle)
     syntax = UID(ds.file_meta.TransferSyntaxUID)
-    if not can_decode(syntax):
-        raise TranscodeError(f"pixel data in {syntax.name} cannot be decoded here")
+    target = UID(target)
+    if not can_produce_instance(syntax, target):
+        raise TranscodeError(f"{syntax.name} cannot be turned into {target.name} here")
     if syntax == ExplicitVRBigEndian:
         _swap_to_little_endian(ds, ds)
     elif syntax.is_compressed and "PixelData" in ds:
         _decompress(ds, syntax)
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    return _encode(ds)
+    if target in LOSSLESS_TARGETS and "PixelData" in ds:
+        _compress(ds, target)
+    ds.file_meta.TransferSyntaxUID = target
+    return _encode(ds, implicit_vr=target == ImplicitVRLittleEndian)
 
 
 def read_pixel_header(handle: BinaryIO) -> FileDataset:
@@ -143,6 +170,15 @@ def _decompress(ds: FileDataset, syntax: UID) -> None:
         ds.LossyImageCompression = "01"
 
 
+def _compress(ds: FileDataset, target: UID) -> None:
+    try:
+        ds.compress(target, generate_instance_uid=False)
+    except Exception as exc:
+        raise TranscodeError(
+            f"the pixel data could not be encoded as {target.name}: {exc}"
+        ) from None
+
+
 def _swap_to_little_endian(ds: Dataset, top: Dataset) -> None:
     # pydicom converts the numbers it decodes but leaves binary values as
     # read (see pydicom.filewriter.dcmwrite); those are swapped here.
@@ -170,9 +206,13 @@ def _pixel_swap_width(ds: Dataset, vr: str) -> int:
     return max(2, int(ds.get("BitsAllocated", 16)) // 8)
 
 
-def _encode(ds: FileDataset) -> bytes:
+def _encode(ds: FileDataset, *, implicit_vr: bool = False) -> bytes:
     buffer = io.BytesIO()
     dcmwrite(
-        buffer, ds, implicit_vr=False, little_endian=True, enforce_file_format=True
+        buffer,
+        ds,
+        implicit_vr=implicit_vr,
+        little_endian=True,
+        enforce_file_format=True,
     )
     return buffer.getvalue()

@@ -1,7 +1,9 @@
 """Which calling AEs may associate, from where, and what each may ask for.
 
 With PACSWEB_REQUIRE_KNOWN_AE on, only AE titles held as RemoteAE may
-associate, and only from their RemoteAE's host (apps/dimse/hosts.py);
+associate, and only from their RemoteAE's host (apps/dimse/hosts.py) and,
+when the RemoteAE names a certificate, only over TLS with that verified
+client certificate: an AE title is easy to claim, a private key is not;
 anyone else gets A-ASSOCIATE-RJ (PS3.8 9.3.4: rejected-permanent,
 service-user, "calling-AE-title-not-recognized"; a known title from the
 wrong address is not recognized as that AE). Each may use only the
@@ -10,7 +12,9 @@ setting off (the embedded demo) anyone may do anything.
 """
 
 import logging
+import ssl
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -49,16 +53,58 @@ def collections(calling_ae_title: str) -> list[int] | None:
     return remote.reach()
 
 
-def refusal(remote: RemoteAE | None, peer_address: str) -> str | None:
-    """Why an association from `remote` at `peer_address` is refused, if it is."""
+def refusal(
+    remote: RemoteAE | None, peer_address: str, certificate_names: list[str] | None
+) -> str | None:
+    """Why an association from `remote` at `peer_address` is refused, if it is.
+
+    `certificate_names`: the names of the peer's verified TLS client
+    certificate; None when it came without one (plain port, or no CA set).
+    """
     if remote is None:
         return "calling AE title not recognized"
     try:
-        if hosts.is_host(peer_address, remote.host):
-            return None
+        if not hosts.is_host(peer_address, remote.host):
+            return f"calling AE title known, but expected from {remote.host}"
     except hosts.UnresolvableHost as exc:
         return f"expected host of {remote.ae_title} unknown ({exc})"
-    return f"calling AE title known, but expected from {remote.host}"
+    if remote.certificate_name:
+        if certificate_names is None:
+            return (
+                f"{remote.ae_title} must associate over TLS with the client "
+                f"certificate {remote.certificate_name!r}"
+            )
+        if remote.certificate_name not in certificate_names:
+            shown = ", ".join(certificate_names) or "no name"
+            return (
+                f"{remote.ae_title} must show the client certificate "
+                f"{remote.certificate_name!r}, not {shown}"
+            )
+    return None
+
+
+def certificate_names(assoc: Association) -> list[str] | None:
+    """Common names and DNS/URI alternative names of the peer's verified
+    client certificate; None without TLS or without a verified certificate."""
+    sock = getattr(assoc.dul.socket, "socket", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    certificate: dict[str, Any] | None = sock.getpeercert()  # type: ignore[assignment]
+    if not certificate:
+        # Empty when no CA is set: the certificate, if any, was not checked.
+        return None
+    names = [
+        value
+        for rdn in certificate.get("subject", ())
+        for key, value in rdn
+        if key == "commonName"
+    ]
+    names += [
+        value
+        for kind, value in certificate.get("subjectAltName", ())
+        if kind in ("DNS", "URI")
+    ]
+    return names
 
 
 class KnownCallingAETitles:
@@ -90,7 +136,9 @@ class KnownCallingAETitles:
             return iter([self._NOBODY])
         title = assoc.requestor.ae_title
         try:
-            reason = refusal(remote_of(title), assoc.requestor.address)
+            reason = refusal(
+                remote_of(title), assoc.requestor.address, certificate_names(assoc)
+            )
         finally:
             close_old_connections()
         if reason is not None:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.dimse.models import Job, RemoteAE
+from apps.dimse.models import ForwardRule, Job, PendingForward, RemoteAE
 
 
 @admin.register(RemoteAE)
@@ -43,22 +43,7 @@ class JobAdmin(admin.ModelAdmin):
         "ended_at",
     ]
     list_filter = ["kind", "state"]
-    readonly_fields = [
-        "kind",
-        "remote_ae",
-        "requested_by",
-        "parameters",
-        "state",
-        "progress_done",
-        "progress_total",
-        "errors",
-        "result",
-        "message",
-        "attempts",
-        "created_at",
-        "started_at",
-        "ended_at",
-    ]
+    readonly_fields = [*Job.REQUEST_FIELDS, *Job.PROGRESS_FIELDS]
     actions = ["cancel"]
 
     @admin.display(description="progress")
@@ -71,3 +56,23 @@ class JobAdmin(admin.ModelAdmin):
 
         for job in queryset:
             jobs.request_cancel(job)
+
+
+@admin.register(ForwardRule)
+class ForwardRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "enabled",
+        "destination",
+        "source_ae_title",
+        "modality",
+        "collection",
+        "delay_seconds",
+        "waiting",
+    ]
+    list_filter = ["enabled", "destination"]
+    search_fields = ["name", "destination__ae_title"]
+
+    @admin.display(description="instances waiting")
+    def waiting(self, obj: ForwardRule) -> int:
+        return PendingForward.objects.filter(rule=obj).count()

@@ -30,6 +30,7 @@ class RemoteAESerializer(serializers.ModelSerializer):
             "allow_mpps",
             "is_move_destination",
             "use_tls",
+            "certificate_name",
             "all_collections",
             "collections",
             "created_at",
@@ -49,37 +50,8 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = [
-            "id",
-            "kind",
-            "remote_ae",
-            "requested_by",
-            "parameters",
-            "state",
-            "progress_done",
-            "progress_total",
-            "errors",
-            "result",
-            "message",
-            "attempts",
-            "cancel_requested",
-            "created_at",
-            "started_at",
-            "ended_at",
-        ]
-        read_only_fields = [
-            "state",
-            "progress_done",
-            "progress_total",
-            "errors",
-            "result",
-            "message",
-            "attempts",
-            "cancel_requested",
-            "created_at",
-            "started_at",
-            "ended_at",
-        ]
+        fields = ["id", *Job.REQUEST_FIELDS, *Job.PROGRESS_FIELDS]
+        read_only_fields = list(Job.PROGRESS_FIELDS)
 
     def validate(self, attrs: dict) -> dict:
         try:

@@ -6,4 +6,12 @@ class DimseConfig(AppConfig):
     label = "dimse"
 
     def ready(self) -> None:
-        from apps.dimse import checks  # noqa: F401  (registers the checks)
+        from apps.archive.signals import instance_stored
+        from apps.dimse import (
+            checks,  # noqa: F401  (registers the checks)
+            forwarding,
+        )
+
+        instance_stored.connect(
+            forwarding.on_instance_stored, dispatch_uid="dimse-forwarding"
+        )

@@ -54,6 +54,7 @@ def check_dicom_tls(app_configs, **kwargs) -> list[CheckMessage]:
         settings.PACSWEB_DICOM_TLS_CLIENT_CERT,
         settings.PACSWEB_DICOM_TLS_CLIENT_KEY,
         settings.PACSWEB_DICOM_TLS_CLIENT_CA,
+        settings.PACSWEB_DICOM_TLS_CLIENT_CRL,
     )
     if any(client_files):
         try:

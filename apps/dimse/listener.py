@@ -158,6 +158,7 @@ class Listener:
             ),
         )
         server.handshake_timeout = float(settings.PACSWEB_DIMSE_TIMEOUT)
+        server.remember_crl()
         threading.Thread(
             target=server.serve_forever, name="DICOM TLS acceptor", daemon=True
         ).start()

@@ -52,6 +52,15 @@ class RemoteAE(models.Model):
         default=False,
         help_text="our associations to this AE use DICOM TLS (jobs and C-MOVE)",
     )
+    certificate_name = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=(
+            "when set, this AE may associate only over DICOM TLS with a client "
+            "certificate whose common name or a DNS/URI subject alternative name "
+            "is this (known calling AEs required)"
+        ),
+    )
     # Collection scoping (docs/security.md, "DIMSE TLS and calling AEs"): a
     # flag rather than "no collections means all", so that deleting an AE's
     # last collection narrows its reach instead of widening it.
@@ -119,6 +128,22 @@ class Job(models.Model):
         CANCELLED = "cancelled"
 
     FINAL_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
+    # What a requester sets, and what the worker writes as the job runs: the
+    # admin shows both read-only, the REST API lets clients set only the first.
+    REQUEST_FIELDS = ("kind", "remote_ae", "requested_by", "parameters")
+    PROGRESS_FIELDS = (
+        "state",
+        "progress_done",
+        "progress_total",
+        "errors",
+        "result",
+        "message",
+        "attempts",
+        "cancel_requested",
+        "created_at",
+        "started_at",
+        "ended_at",
+    )
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     remote_ae = models.ForeignKey(
@@ -153,3 +178,62 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL_STATES
+
+
+class ForwardRule(models.Model):
+    """Auto-routing: instances that arrive and match are sent on to an AE.
+
+    Every condition that is set must hold (source AE, modality, collection);
+    a rule with none forwards everything. Instances wait `delay_seconds`
+    so that a study arriving over a minute goes out as a few jobs, not one
+    per instance (apps/dimse/forwarding.py).
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    destination = models.ForeignKey(
+        RemoteAE, on_delete=models.CASCADE, related_name="forward_rules"
+    )
+    source_ae_title = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="only instances received from this calling AE (C-STORE)",
+    )
+    modality = models.CharField(
+        max_length=16, blank=True, help_text="only series of this modality"
+    )
+    collection = models.ForeignKey(
+        Collection,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        help_text="only studies of this collection",
+    )
+    delay_seconds = models.PositiveIntegerField(
+        default=30, help_text="wait this long to gather a study's instances"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.destination.ae_title}"
+
+
+class PendingForward(models.Model):
+    """An instance a rule will send once due; removed when its job is made."""
+
+    rule = models.ForeignKey(ForwardRule, on_delete=models.CASCADE)
+    sop_instance_uid = models.CharField(max_length=64)
+    due_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "sop_instance_uid"], name="pending_forward_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sop_instance_uid} by {self.rule_id} at {self.due_at}"

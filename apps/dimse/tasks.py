@@ -5,7 +5,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from apps.dimse import jobs, scu, stale
+from apps.dimse import forwarding, jobs, scu, stale
 
 
 @shared_task(bind=True, acks_late=True)
@@ -31,3 +31,9 @@ def run_job(self, job_id: int) -> str:
 def requeue_stale_jobs() -> None:
     """Periodic (Celery beat): send stranded jobs again (apps/dimse/stale.py)."""
     stale.requeue_stale_jobs()
+
+
+@shared_task(name="dimse.dispatch_forwards", ignore_result=True)
+def dispatch_forwards() -> None:
+    """Periodic (Celery beat): jobs for the auto-routing that is due."""
+    forwarding.dispatch()

@@ -8,6 +8,7 @@ hold up everybody else, and a refused handshake is logged with who tried.
 """
 
 import logging
+import os
 import socket
 import ssl
 from typing import Any
@@ -44,6 +45,8 @@ def server_context() -> ssl.SSLContext:
     if settings.PACSWEB_DICOM_TLS_CA:
         _load_ca(context, settings.PACSWEB_DICOM_TLS_CA, "PACSWEB_DICOM_TLS_CA")
         context.verify_mode = ssl.CERT_REQUIRED
+    if settings.PACSWEB_DICOM_TLS_CRL:
+        _load_crl(context, settings.PACSWEB_DICOM_TLS_CRL, "PACSWEB_DICOM_TLS_CRL")
     return context
 
 
@@ -64,6 +67,12 @@ def client_context() -> ssl.SSLContext:
     )
     if cert or key:
         _load_chain(context, cert, key, "PACSWEB_DICOM_TLS_CLIENT_CERT/KEY")
+    if settings.PACSWEB_DICOM_TLS_CLIENT_CRL:
+        _load_crl(
+            context,
+            settings.PACSWEB_DICOM_TLS_CLIENT_CRL,
+            "PACSWEB_DICOM_TLS_CLIENT_CRL",
+        )
     return context
 
 
@@ -90,19 +99,60 @@ def _load_ca(context: ssl.SSLContext, path: str, name: str) -> None:
         raise TLSConfigurationError(f"{name}: cannot load {path}: {exc}") from None
 
 
+def _load_crl(context: ssl.SSLContext, path: str, name: str) -> None:
+    # OpenSSL then wants a current CRL from the issuer of every peer
+    # certificate it checks: a missing or expired CRL refuses the peer,
+    # which is the safe way to fail.
+    try:
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSConfigurationError(f"{name}: cannot load {path}: {exc}") from None
+    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+def _modified(path: str) -> tuple[int, int, int] | None:
+    """What tells a changed file: a publisher that renames a new file into
+    place gives a new inode even within one timestamp tick."""
+    try:
+        found = os.stat(path) if path else None
+    except OSError:
+        return None
+    return None if found is None else (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
 class TLSAssociationServer(ThreadedAssociationServer):
     """pynetdicom's threaded server, with the handshake moved off the accept loop."""
 
     handshake_timeout: float = 30.0
+    _crl_modified: tuple[int, int, int] | None = None
 
     def get_request(self) -> tuple[socket.socket, Any]:
         client, address = self.socket.accept()  # type: ignore[union-attr]
         if self.ssl_context is None:
             return client, address
+        self._reload_if_crl_changed()
         wrapped = self.ssl_context.wrap_socket(
             client, server_side=True, do_handshake_on_connect=False
         )
         return wrapped, address
+
+    def remember_crl(self) -> None:
+        """Note the CRL file the current context was built from."""
+        self._crl_modified = _modified(settings.PACSWEB_DICOM_TLS_CRL)
+
+    def _reload_if_crl_changed(self) -> None:
+        """A CA publishes a new CRL without restarting us: read it again."""
+        modified = _modified(settings.PACSWEB_DICOM_TLS_CRL)
+        if modified == self._crl_modified:
+            return
+        self._crl_modified = modified
+        try:
+            self.ssl_context = server_context()
+        except TLSConfigurationError as exc:
+            # Keep the previous list rather than accept everybody.
+            logger.error("new CRL not loaded, keeping the previous one: %s", exc)
+            return
+        logger.info("TLS port reloaded %s", settings.PACSWEB_DICOM_TLS_CRL)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         if isinstance(request, ssl.SSLSocket) and not self._handshake(

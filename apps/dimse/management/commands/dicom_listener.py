@@ -7,7 +7,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
+from apps.accounts import housekeeping
+from apps.archive import retention
 from apps.archive.maintenance import sweep
+from apps.dimse import forwarding
 from apps.dimse.listener import Listener
 
 logger = logging.getLogger(__name__)
@@ -75,18 +78,44 @@ class Command(BaseCommand):
         # periodic sweep also clears what aborted associations leave in the
         # receiving area, in the embedded set-up where no beat runs.
         next_sweep = time.monotonic() + sweep_interval
+        forward_interval = (
+            0
+            if settings.BROKER_CONFIGURED
+            else settings.PACSWEB_FORWARD_INTERVAL_SECONDS
+        )
+        next_forward = time.monotonic() + forward_interval
         while not stop.wait(0.5):
             if sweep_interval and time.monotonic() >= next_sweep:
                 _sweep_while_running()
                 next_sweep = time.monotonic() + sweep_interval
+            if forward_interval and time.monotonic() >= next_forward:
+                _forward_while_running()
+                next_forward = time.monotonic() + forward_interval
         self.stdout.write("stopping the DICOM listener")
         listener.stop()
 
 
 def _sweep_while_running() -> None:
+    # Without a broker no beat runs: the listener does its periodic work.
+    for name, work in (
+        ("storage sweep", sweep),
+        ("retention", lambda: retention.expire(apply=True)),
+        ("housekeeping", housekeeping.run),
+    ):
+        try:
+            work()
+        except Exception:
+            logger.exception("periodic %s failed; the listener keeps running", name)
+        finally:
+            close_old_connections()
+
+
+def _forward_while_running() -> None:
+    # Without a broker the jobs run here, in turn; associations go on in
+    # their own threads meanwhile.
     try:
-        sweep()
+        forwarding.dispatch()
     except Exception:
-        logger.exception("periodic storage sweep failed; the listener keeps running")
+        logger.exception("forwarding dispatch failed; the listener keeps running")
     finally:
         close_old_connections()

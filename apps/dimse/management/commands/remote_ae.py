@@ -31,6 +31,11 @@ class Command(BaseCommand):
             action="store_true",
             help="our associations to it use DICOM TLS (PACSWEB_DICOM_TLS_CLIENT_*)",
         )
+        add.add_argument(
+            "--certificate-name",
+            default="",
+            help="it must associate over TLS with a client certificate of this name",
+        )
         commands.add_parser("list", help="list remote AEs")
         remove = commands.add_parser("remove", help="remove a remote AE")
         remove.add_argument("ae_title")
@@ -51,6 +56,7 @@ class Command(BaseCommand):
         remote.description = options["description"]
         remote.is_move_destination = not options["no_move_destination"]
         remote.use_tls = options["tls"]
+        remote.certificate_name = options["certificate_name"]
         for op in RemoteAE.OPERATIONS:
             setattr(remote, f"allow_{op}", op in ops)
         try:

@@ -23,6 +23,8 @@ from pydicom.uid import generate_uid
 from apps.archive import ingest, signals, storage
 from apps.archive.ingest import IngestError, IngestResult, Outcome, ingest_files
 from apps.archive.models import Instance, Patient, Series, Study
+from apps.dimse import forwarding
+from apps.dimse.models import ForwardRule, PendingForward, RemoteAE
 from tests.conftest import sample
 from tests.multipart_bodies import STOW_CONTENT_TYPE, body
 from tests.process_support import BASE_DIR, environment, migrated_template
@@ -219,11 +221,11 @@ def test_results_keep_the_order_of_the_files(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_group_announces_each_series_once(django_capture_on_commit_callbacks):
-    announced: list[int] = []
+def test_a_group_announces_each_series_once_with_all_its_instances():
+    announced: list[tuple[int, list[int]]] = []
 
-    def receiver(sender, series_id: int, **kwargs) -> None:
-        announced.append(series_id)
+    def receiver(sender, series_id: int, instance_ids: list[int], **kwargs) -> None:
+        announced.append((series_id, sorted(instance_ids)))
 
     signals.instance_stored.connect(receiver)
     study, first, second = generate_uid(), generate_uid(), generate_uid()
@@ -234,7 +236,30 @@ def test_a_group_announces_each_series_once(django_capture_on_commit_callbacks):
     finally:
         signals.instance_stored.disconnect(receiver)
 
-    assert sorted(announced) == sorted(Series.objects.values_list("pk", flat=True))
+    expected = {
+        series.pk: sorted(series.instances.values_list("pk", flat=True))
+        for series in Series.objects.all()
+    }
+    assert sorted(announced) == sorted(expected.items())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_instance_of_a_group_is_due_for_forwarding():
+    forwarding.forget_rules()
+    destination = RemoteAE.objects.create(
+        ae_title="READING", host="127.0.0.1", port=11119
+    )
+    ForwardRule.objects.create(name="CT", destination=destination, modality="CT")
+    study, series = generate_uid(), generate_uid()
+    parts = [_ct(study, series, n) for n in (1, 2, 3)]
+    try:
+        ingest_files([_spool(p) for p in parts], owned=True)
+    finally:
+        forwarding.forget_rules()
+
+    assert sorted(
+        PendingForward.objects.values_list("sop_instance_uid", flat=True)
+    ) == sorted(_sop(p) for p in parts)
 
 
 CRASHING_INGEST = """

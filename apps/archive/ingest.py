@@ -302,7 +302,7 @@ def _finish(received: _Received) -> IngestResult:
         ) from None
     _after_commit(received, written)
     if written.outcome is not Outcome.DUPLICATE:
-        _announce(written.instance_id, written.series_id)
+        _announce([written.instance_id], written.series_id)
     return IngestResult(written.outcome, identity, written.instance_id)
 
 
@@ -313,10 +313,13 @@ def _after_commit(received: _Received, written: "_Written") -> None:
         storage.remove(written.replaced_path)
 
 
-def _announce(instance_id: int, series_id: int) -> None:
+def _announce(instance_ids: list[int], series_id: int) -> None:
     def announce() -> None:
         signals.instance_stored.send(
-            sender=Instance, instance_id=instance_id, series_id=series_id
+            sender=Instance,
+            instance_id=instance_ids[-1],
+            instance_ids=instance_ids,
+            series_id=series_id,
         )
 
     # robust: a failing receiver (a thumbnail, say) is logged by Django
@@ -416,7 +419,7 @@ def _commit_group(
             outcomes[index] = IngestResult(
                 outcome.outcome, received.identity, outcome.instance_id
             )
-    announced: dict[int, int] = {}
+    announced: dict[int, list[int]] = {}
     for index, received in placed:
         outcome = decided.get(index)
         if isinstance(outcome, IngestError):
@@ -424,11 +427,11 @@ def _commit_group(
         elif outcome is not None:
             _after_commit(received, outcome)
             if outcome.outcome is not Outcome.DUPLICATE:
-                # One announcement per series and group: its receivers
-                # (thumbnails) work per series.
-                announced[outcome.series_id] = outcome.instance_id
-    for series_id, instance_id in announced.items():
-        _announce(instance_id, series_id)
+                # One announcement per series and group, naming all its
+                # instances: thumbnails work per series, forwarding per list.
+                announced.setdefault(outcome.series_id, []).append(outcome.instance_id)
+    for series_id, instance_ids in announced.items():
+        _announce(instance_ids, series_id)
     for index, received in alone:
         try:
             outcomes[index] = _finish(received)

@@ -20,7 +20,7 @@ import pytest
 from django.db import OperationalError
 from pydicom.uid import generate_uid
 
-from apps.archive import ingest, signals, storage
+from apps.archive import ingest, rows, signals, storage
 from apps.archive.ingest import IngestError, IngestResult, Outcome, ingest_files
 from apps.archive.models import Instance, Patient, Series, Study
 from apps.dimse import forwarding
@@ -181,7 +181,7 @@ def test_an_overwrite_in_a_group_replaces_the_stored_copy(archive_client, settin
 
 def test_a_group_that_fails_whole_is_committed_one_by_one(monkeypatch):
     calls = []
-    apply = ingest._Counts.apply
+    apply = rows.Counts.apply
 
     def fail_once(self):
         calls.append(self)
@@ -189,7 +189,7 @@ def test_a_group_that_fails_whole_is_committed_one_by_one(monkeypatch):
             raise OperationalError("deadlock detected")
         apply(self)
 
-    monkeypatch.setattr(ingest._Counts, "apply", fail_once)
+    monkeypatch.setattr(rows.Counts, "apply", fail_once)
     study, series = generate_uid(), generate_uid()
     parts = [_ct(study, series, n) for n in (1, 2, 3)]
 

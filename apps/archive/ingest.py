@@ -16,7 +16,6 @@ file that fails still fails alone (docs/architecture.md, "Ingest").
 import errno
 import logging
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -31,11 +30,10 @@ from django.db import (
     OperationalError,
     transaction,
 )
-from django.db.models import F
 from pydicom.dataset import Dataset
 
 from apps.archive import dicomjson, rows, rules, signals, storage
-from apps.archive.models import Collection, Instance, Patient, Series, Study
+from apps.archive.models import Instance, Series, Study
 from apps.archive.parse import ParsedFile, ParseError, read_header
 from apps.archive.status import Status
 
@@ -476,78 +474,17 @@ def _identity(ds: Dataset) -> Identity:
 
 
 @dataclass
-class _Placement:
-    """Where a new instance row went, and what it created on the way."""
-
-    patient: Patient
-    study: Study
-    series: Series
-    study_created: bool = False
-    series_created: bool = False
-    collection_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
 class _Written:
     outcome: Outcome
     instance_id: int
     series_id: int
     replaced_path: str | None = None
     # None for a kept duplicate: no row was written.
-    placement: _Placement | None = None
+    placement: rows.Placement | None = None
 
 
 class _Overwrite(Exception):
     """A duplicate to replace, which a group leaves to the one-by-one path."""
-
-
-@dataclass
-class _Counts:
-    """Counter increments, applied in one UPDATE per row."""
-
-    series: Counter[int] = field(default_factory=Counter)
-    study_instances: Counter[int] = field(default_factory=Counter)
-    study_series: Counter[int] = field(default_factory=Counter)
-    patient_studies: Counter[int] = field(default_factory=Counter)
-    collections: dict[int, tuple[Study, set[int]]] = field(default_factory=dict)
-
-    def add(self, placement: _Placement) -> None:
-        study = placement.study
-        self.series[placement.series.pk] += 1
-        self.study_instances[study.pk] += 1
-        if placement.series_created:
-            self.study_series[study.pk] += 1
-        if placement.study_created:
-            self.patient_studies[placement.patient.pk] += 1
-        if placement.collection_ids:
-            _, ids = self.collections.setdefault(study.pk, (study, set()))
-            ids.update(placement.collection_ids)
-
-    def apply(self) -> None:
-        # Counters and ModalitiesInStudy are maintained here, under the row
-        # lock the UPDATE takes, so queries never aggregate per request.
-        # Rows are taken in one order (series, studies, patients, each by
-        # key), so two groups cannot wait for each other's counter rows.
-        for pk, count in sorted(self.series.items()):
-            Series.objects.filter(pk=pk).update(
-                number_of_instances=F("number_of_instances") + count
-            )
-        for pk in sorted(self.study_instances):
-            updates = {
-                "number_of_instances": F("number_of_instances")
-                + self.study_instances[pk]
-            }
-            if self.study_series[pk]:
-                updates["number_of_series"] = (
-                    F("number_of_series") + self.study_series[pk]
-                )
-            Study.objects.filter(pk=pk).update(**updates)
-        for pk, count in sorted(self.patient_studies.items()):
-            Patient.objects.filter(pk=pk).update(
-                number_of_studies=F("number_of_studies") + count
-            )
-        for _, (study, ids) in sorted(self.collections.items()):
-            study.collections.add(*Collection.objects.filter(pk__in=ids))
 
 
 class _Group:
@@ -563,15 +500,15 @@ class _Group:
                 sop_instance_uid__in=uids
             )
         }
-        self.placements: dict[str, _Placement] = {}
-        self.counts = _Counts()
+        self.placements: dict[str, rows.Placement] = {}
+        self.counts = rows.Counts()
 
     def add(self, received: _Received, written: _Written) -> None:
         placement = written.placement
         if placement is None:
             return
         self.counts.add(placement)
-        self.placements[received.identity.series_uid] = _Placement(
+        self.placements[received.identity.series_uid] = rows.Placement(
             placement.patient, placement.study, placement.series
         )
         # A second copy of this SOP instance later in the group is a duplicate.
@@ -592,7 +529,7 @@ def _commit_rows(received: _Received) -> "_Written":
             with transaction.atomic():
                 written = _write_rows(received)
                 if written.placement is not None:
-                    counts = _Counts()
+                    counts = rows.Counts()
                     counts.add(written.placement)
                     counts.apply()
                 return written
@@ -603,7 +540,7 @@ def _commit_rows(received: _Received) -> "_Written":
 
 
 def _write_rows(received: _Received, group: _Group | None = None) -> _Written:
-    """Write an instance's rows; counters are left to the caller (_Counts)."""
+    """Write an instance's rows; counters are left to the caller (rows.Counts)."""
     ds, parsed, identity = received.dataset, received.parsed, received.identity
     policy = received.options.policy
     if group is not None:
@@ -663,7 +600,7 @@ def _write_rows(received: _Received, group: _Group | None = None) -> _Written:
     return _Written(outcome, instance.pk, placement.series.pk, replaced_path, placement)
 
 
-def _place_rows(received: _Received, group: _Group | None) -> _Placement:
+def _place_rows(received: _Received, group: _Group | None) -> rows.Placement:
     """The patient, study and series rows of an instance, found or created."""
     ds, identity, instance_json = (
         received.dataset,
@@ -673,7 +610,7 @@ def _place_rows(received: _Received, group: _Group | None) -> _Placement:
     source_ae = received.options.source_ae
     cached = group.placements.get(identity.series_uid) if group else None
     if cached is not None and cached.study.study_instance_uid == identity.study_uid:
-        return _Placement(
+        return rows.Placement(
             cached.patient,
             cached.study,
             cached.series,
@@ -688,7 +625,7 @@ def _place_rows(received: _Received, group: _Group | None) -> _Placement:
         .first()
     )
     if known is not None and known.study.study_instance_uid == identity.study_uid:
-        return _Placement(
+        return rows.Placement(
             known.study.patient,
             known.study,
             known,
@@ -715,6 +652,6 @@ def _place_rows(received: _Received, group: _Group | None) -> _Placement:
         collection_ids = collection_ids + rules.collections_for(
             source_ae, series.institution_name, patient.issuer_of_patient_id
         )
-    return _Placement(
+    return rows.Placement(
         patient, study, series, study_created, series_created, collection_ids
     )

@@ -2,21 +2,92 @@
 
 Patient, study and series rows are found or created under their unique
 constraints (`get_or_create`), so concurrent ingests of one new study make
-one row per level. Counters are not touched here: ingest updates them once
-per instance, or once per series for a group of instances.
+one row per level. Counters are kept by `Counts`: ingest applies them
+once per instance, or once per counter row for a group of instances.
 """
+
+from collections import Counter
+from dataclasses import dataclass, field
 
 from django.db.models import F
 from pydicom.dataset import Dataset
 
 from apps.archive import dicomjson, levels
-from apps.archive.models import Instance, Patient, Series, Study, StudyModality
+from apps.archive.models import (
+    Collection,
+    Instance,
+    Patient,
+    Series,
+    Study,
+    StudyModality,
+)
 from apps.archive.parse import ParsedFile
 from apps.archive.text import fold, normalize_date, normalize_time
 
 
 class SeriesElsewhere(Exception):
     """The series UID is already held by another study."""
+
+
+@dataclass
+class Placement:
+    """Where a new instance row went, and what it created on the way."""
+
+    patient: Patient
+    study: Study
+    series: Series
+    study_created: bool = False
+    series_created: bool = False
+    collection_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Counts:
+    """Counter increments, applied in one UPDATE per row."""
+
+    series: Counter[int] = field(default_factory=Counter)
+    study_instances: Counter[int] = field(default_factory=Counter)
+    study_series: Counter[int] = field(default_factory=Counter)
+    patient_studies: Counter[int] = field(default_factory=Counter)
+    collections: dict[int, tuple[Study, set[int]]] = field(default_factory=dict)
+
+    def add(self, placement: Placement) -> None:
+        study = placement.study
+        self.series[placement.series.pk] += 1
+        self.study_instances[study.pk] += 1
+        if placement.series_created:
+            self.study_series[study.pk] += 1
+        if placement.study_created:
+            self.patient_studies[placement.patient.pk] += 1
+        if placement.collection_ids:
+            _, ids = self.collections.setdefault(study.pk, (study, set()))
+            ids.update(placement.collection_ids)
+
+    def apply(self) -> None:
+        # Counters and ModalitiesInStudy are maintained here, under the row
+        # lock the UPDATE takes, so queries never aggregate per request.
+        # Rows are taken in one order (series, studies, patients, each by
+        # key), so two groups cannot wait for each other's counter rows.
+        for pk, count in sorted(self.series.items()):
+            Series.objects.filter(pk=pk).update(
+                number_of_instances=F("number_of_instances") + count
+            )
+        for pk in sorted(self.study_instances):
+            updates = {
+                "number_of_instances": F("number_of_instances")
+                + self.study_instances[pk]
+            }
+            if self.study_series[pk]:
+                updates["number_of_series"] = (
+                    F("number_of_series") + self.study_series[pk]
+                )
+            Study.objects.filter(pk=pk).update(**updates)
+        for pk, count in sorted(self.patient_studies.items()):
+            Patient.objects.filter(pk=pk).update(
+                number_of_studies=F("number_of_studies") + count
+            )
+        for _, (study, ids) in sorted(self.collections.items()):
+            study.collections.add(*Collection.objects.filter(pk__in=ids))
 
 
 def patient(ds: Dataset, instance_json: dict) -> tuple[Patient, bool]:

@@ -276,10 +276,10 @@ def _finish(received: _Received) -> IngestResult:
     try:
         written = _commit_rows(received)
     except IngestError:
-        storage.remove(received.relative)
+        _discard(received.relative)
         raise
     except (OperationalError, InterfaceError):
-        storage.remove(received.relative)
+        _discard(received.relative)
         logger.exception(
             "database unavailable while storing %s; file removed", identity.sop_uid
         )
@@ -290,7 +290,7 @@ def _finish(received: _Received) -> IngestResult:
             identity.sop_uid,
         ) from None
     except Exception:
-        storage.remove(received.relative)
+        _discard(received.relative)
         logger.exception("database step failed for %s; file removed", identity.sop_uid)
         raise IngestError(
             Status.PROCESSING_FAILURE,
@@ -306,9 +306,21 @@ def _finish(received: _Received) -> IngestResult:
 
 def _after_commit(received: _Received, written: "_Written") -> None:
     if written.outcome is Outcome.DUPLICATE:
-        storage.remove(received.relative)
+        _discard(received.relative)
     if written.replaced_path:
-        storage.remove(written.replaced_path)
+        _discard(written.replaced_path)
+
+
+def _discard(relative: str) -> None:
+    """Remove a file no row refers to; failing that, leave it to the sweep.
+
+    Whether the instance was stored is already decided: a file that cannot
+    be removed must not turn that answer into an error.
+    """
+    try:
+        storage.remove(relative)
+    except Exception:
+        logger.exception("could not remove %s; the storage sweep will", relative)
 
 
 def _announce(instance_ids: list[int], series_id: int) -> None:
@@ -357,7 +369,7 @@ def _ingest_group(
         # Placed but never committed: no row names these files.
         for index, received in placed:
             if outcomes[index] is None:
-                storage.remove(received.relative)
+                _discard(received.relative)
         raise
 
 
@@ -421,7 +433,7 @@ def _commit_group(
     for index, received in placed:
         outcome = decided.get(index)
         if isinstance(outcome, IngestError):
-            storage.remove(received.relative)
+            _discard(received.relative)
         elif outcome is not None:
             _after_commit(received, outcome)
             if outcome.outcome is not Outcome.DUPLICATE:

@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 VIEWER_STAMP := static/viewer/.built
+OHIF_DIST := tests/ohif/node_modules/@ohif/app/dist/index.html
 PYTEST_ARGS ?=
 # Two workers: CI and the reference machine have 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup sysdeps run test test-slow lint format bench migrate frontend clean
+.PHONY: help setup sysdeps run test test-slow lint format bench migrate frontend ohif clean
 
 help:
 	@echo "make run     set up and start web (127.0.0.1:8000), DICOM listener (11112) and tasks"
@@ -36,6 +37,16 @@ $(VIEWER_STAMP): $(shell find frontend -type f -not -path '*/node_modules/*' 2>/
 	else mkdir -p static/viewer; fi
 	@mkdir -p static/viewer && touch $@
 
+# The prebuilt OHIF Viewer that tests/test_ohif.py puts in front of pacsweb
+# (docs/viewer.md), pinned by tests/ohif/package-lock.json. Without npm the
+# test is skipped, naming why.
+ohif: $(OHIF_DIST)
+$(OHIF_DIST): tests/ohif/package.json tests/ohif/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/ohif && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& touch node_modules/@ohif/app/dist/index.html; \
+	else echo "npm is missing: OHIF is not installed and tests/test_ohif.py is skipped"; fi
+
 # Debian packages the tests talk to as real peers: dcmtk tools, Chromium,
 # Orthanc with its DICOMweb plugin, and docker-compose to validate the compose file.
 sysdeps:
@@ -58,11 +69,11 @@ run: setup migrate
 	$(PY) manage.py ensure_admin
 	$(PY) -m pacsweb.run
 
-test: setup sysdeps
+test: setup sysdeps ohif
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Scale and fault tests: minutes each, run by .ci/run after `make test`.
-test-slow: setup sysdeps
+test-slow: setup sysdeps ohif
 	$(PY) -m pytest -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc = 5 ]; then echo "no slow tests selected"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
@@ -78,4 +89,4 @@ bench: setup sysdeps
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) static/viewer frontend/node_modules
+	rm -rf $(VENV) static/viewer frontend/node_modules tests/ohif/node_modules

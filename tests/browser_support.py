@@ -121,7 +121,8 @@ def open_viewer(page, study_uid: str):
     page.wait_for_selector("#viewer-root[data-state]", state="attached")
     state = page.get_attribute("#viewer-root", "data-state")
     assert state == "ready", page.inner_text(".viewer-status")
-    page.wait_for_selector(".viewport-element[data-rendered=true]")
+    # Set once the series is on the canvas, not merely chosen.
+    page.wait_for_selector(".viewport-element[data-series-uid]")
     return page.locator(".viewport-element").first
 
 

@@ -16,11 +16,16 @@ CHARSET_FILES = PYDICOM_DATA / "charset_files"
 
 
 def sample(name: str) -> Path:
-    """A real DICOM file shipped with pydicom, by file name."""
+    """A real DICOM file shipped with pydicom or pydicom-data, by file name."""
     for folder in (TEST_FILES, CHARSET_FILES):
         path = folder / name
         if path.exists():
             return path
+    # pydicom-data (requirements-dev.txt) holds the larger samples, found
+    # through pydicom's external sources; never downloaded here.
+    found = pydicom.data.get_testdata_file(name, download=False)
+    if isinstance(found, str):
+        return Path(found)
     raise FileNotFoundError(name)
 
 

@@ -9,6 +9,7 @@ the viewer's own behaviour against a DICOMweb double meanwhile.)
 
 import shutil
 
+import pydicom
 import pytest
 from django.contrib.auth.models import User
 from django.urls import Resolver404, resolve
@@ -24,7 +25,9 @@ from tests.browser_support import (
     sign_in,
 )
 from tests.conftest import sample
+from tests.display_expectations import difference, expected_display
 from tests.personas import grant_everything
+from tests.viewer_fixtures import ingest_dataset_as_new_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -176,6 +179,41 @@ def test_the_viewer_scrolls_a_multi_frame_series_by_wheel_and_keys(page, clinici
     assert after_wheel >= 1
     assert f"Image {after_wheel + 2} / 30" in page.inner_text(".viewport-overlay")
     assert first.tobytes() != later.tobytes()
+
+
+def test_the_viewer_draws_native_ybr_full_422_as_pydicom_does(page, clinician):
+    # Two bytes a pixel (Y Y Cb Cr per pair) from the frames endpoint.
+    result = ingest_file(sample("SC_ybr_full_422_uncompressed.dcm"))
+    study = result.identity.study_uid
+    sign_in(page, "clinician")
+    _require_viewer_services(page, study, result.identity.series_uid)
+    expected = pydicom.dcmread(sample("SC_ybr_full_422_uncompressed.dcm")).pixel_array
+
+    image = screenshot(open_viewer(page, study), "viewer-native-ybr-422")
+
+    assert difference(image, expected) < 6
+
+
+def test_the_viewer_applies_a_voi_lut_read_from_bulk_data(
+    page, clinician, settings, tmp_path
+):
+    # vlut_04's table made cubic (its own is a straight ramp) and served as
+    # a BulkDataURI under its sequence item, which the viewer fetches.
+    settings.PACSWEB_INLINE_BINARY_MAX = 0
+    ds = pydicom.dcmread(sample("vlut_04.dcm"))
+    ds.VOILUTSequence[0].LUTData = [round(65535 * (i / 255) ** 3) for i in range(256)]
+    expected = expected_display(ds)
+    study = ingest_dataset_as_new_study(tmp_path, ds, implicit_vr=True)
+    series = Instance.objects.get().series.series_instance_uid
+    sign_in(page, "clinician")
+    _require_viewer_services(page, study, series)
+    bulk = []
+    page.on("request", lambda r: bulk.append(r.url) if "/bulkdata/" in r.url else None)
+
+    image = screenshot(open_viewer(page, study), "viewer-voi-lut-bulk")
+
+    assert difference(image, expected) < 8
+    assert [url.rsplit("/bulkdata/", 1)[1] for url in bulk] == ["00283010/0/00283006"]
 
 
 def test_it_uploads_a_folder_and_shows_progress_reaching_100_percent(

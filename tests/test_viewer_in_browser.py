@@ -7,12 +7,16 @@ Content-Security-Policy the viewer needs (browser_support.VIEWER_CSP), and
 any violation fails the test.
 """
 
+import copy
+import re
 import shutil
+from pathlib import Path
 
 import numpy
+import pydicom
 import pytest
 from django.contrib.auth.models import User
-from PIL import ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageStat
 
 from apps.archive.ingest import ingest_file
 from apps.archive.models import Instance
@@ -27,11 +31,20 @@ from tests.browser_support import (
     sign_in,
 )
 from tests.conftest import sample
+from tests.display_expectations import (
+    cells,
+    difference,
+    drawn_region,
+    expected_display,
+    value_cells,
+)
 from tests.fake_dicomweb import FakeDicomWeb
 from tests.personas import grant_everything
 from tests.viewer_fixtures import (
     ingest_as_new_series,
     ingest_as_new_study,
+    ingest_dataset_as_new_study,
+    ingest_into_study,
     ingest_renamed,
 )
 
@@ -39,6 +52,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CT_STUDY = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
 CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+# pydicom ships MONOCHROME1 with pixel data only in its DICOMDIR tree.
+MONOCHROME1_NAME = "dicomdirtests/77654033/CR1/6154"
 
 
 @pytest.fixture
@@ -273,45 +288,98 @@ def test_the_upload_page_sends_a_folder_file_by_file_and_reports_each_outcome(
     ]
 
 
-# One real sample per photometric interpretation and encoding the viewer
-# must draw (pydicom ships no MONOCHROME1 sample with pixel data).
-RENDERED_SAMPLES = [
+# One real sample of every photometric interpretation pydicom and
+# pydicom-data ship, across the encodings the viewer decodes.
+DISPLAY_SAMPLES = [
+    MONOCHROME1_NAME,  # MONOCHROME1 CR, window from the file
+    "CT_small.dcm",  # MONOCHROME2, rescaled, window from the file
     "MR_small_bigendian.dcm",  # MONOCHROME2, explicit VR big endian
     "JPGExtended.dcm",  # MONOCHROME2, 12-bit JPEG extended
+    "image_dfl.dcm",  # MONOCHROME2, deflated explicit VR little endian
     "examples_rgb_color.dcm",  # RGB native
     "SC_rgb_rle.dcm",  # RGB, RLE
     "SC_rgb_jpeg_gdcm.dcm",  # RGB, JPEG lossless
+    "examples_palette.dcm",  # PALETTE COLOR
+    "SC_ybr_full_uncompressed.dcm",  # YBR_FULL native
     "SC_rgb_dcmtk_+eb+cy+n1.dcm",  # YBR_FULL, JPEG baseline
-    "examples_jpeg2k.dcm",  # YBR_RCT, JPEG 2000
-    "image_dfl.dcm",  # deflated explicit VR little endian
+    "SC_ybr_full_422_uncompressed.dcm",  # YBR_FULL_422 native
+    "SC_rgb_dcmtk_+eb+cy+s2.dcm",  # YBR_FULL_422, JPEG baseline
+    "examples_jpeg2k.dcm",  # YBR_RCT, JPEG 2000 lossless
+    "US1_J2KI.dcm",  # YBR_ICT, JPEG 2000
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Cornerstone 5.14's WADO-RS path passes native YBR_FULL_422 frames "
-    "to vtk.js still subsampled (docs/viewer.md, Known gaps)",
-)
-def test_it_draws_native_ybr_full_422(page, dicomweb, tmp_path):
-    study = ingest_as_new_study(tmp_path, "SC_ybr_full_422_uncompressed.dcm")
-
-    image = screenshot(open_viewer(page, study), "in-browser-native-ybr-422")
-
-    assert ImageStat.Stat(image.convert("L")).stddev[0] > 5
+def _shown(page, tmp_path, name: str) -> Image.Image:
+    study = ingest_as_new_study(tmp_path, name)
+    return screenshot(open_viewer(page, study), f"in-browser-sample-{Path(name).name}")
 
 
-def test_it_draws_every_photometric_interpretation_and_encoding(
+def test_it_draws_native_ybr_full_422_as_pydicom_converts_it_to_rgb(
     page, dicomweb, tmp_path
 ):
-    drawn = {}
-    for name in RENDERED_SAMPLES:
-        study = ingest_as_new_study(tmp_path, name)
-        image = screenshot(open_viewer(page, study), f"in-browser-sample-{name}")
-        drawn[name] = ImageStat.Stat(image.convert("L")).stddev[0]
+    ds = pydicom.dcmread(sample("SC_ybr_full_422_uncompressed.dcm"))
 
-    blank = {name: spread for name, spread in drawn.items() if spread < 5}
-    assert blank == {}, f"drawn flat (no structure): {blank}"
+    image = _shown(page, tmp_path, "SC_ybr_full_422_uncompressed.dcm")
+
+    # Ten bars: red, pink, green, ..., black to white; pydicom's RGB.
+    expected = ds.pixel_array
+    drawn = numpy.asarray(
+        drawn_region(image, ds.Rows, ds.Columns).resize((ds.Columns, ds.Rows))
+    ).astype(int)
+    for row in range(5, 100, 10):
+        assert numpy.abs(drawn[row, 50] - expected[row, 50]).max() <= 12, row
+    assert difference(image, expected) < 6
+
+
+def test_it_draws_every_photometric_interpretation_as_pydicom_decodes_it(
+    page, dicomweb, tmp_path
+):
+    # All samples as series of one study, shown one after the other from the
+    # series panel: one page and one Cornerstone start-up for all of them.
+    study = "2.25.4242"
+    expected, sop_uids = {}, {}
+    for number, name in enumerate(DISPLAY_SAMPLES, start=1):
+        ds = pydicom.dcmread(sample(name))
+        expected[name] = expected_display(ds)
+        ds.PatientID, ds.PatientName = "SAMPLES", "Samples^All"
+        ds.SeriesNumber = number
+        sop_uids[name] = ingest_into_study(tmp_path, ds, study)
+    series = dict(
+        Instance.objects.values_list("sop_instance_uid", "series__series_instance_uid")
+    )
+    open_viewer(page, study)
+
+    off = {}
+    for name in DISPLAY_SAMPLES:
+        sop = sop_uids[name]
+        page.click(f".series-item[data-series-uid='{series[sop]}']")
+        page.wait_for_selector(f".viewport-element[data-series-uid='{series[sop]}']")
+        shot = screenshot(
+            page.locator(".viewport-element").first,
+            f"in-browser-sample-{Path(name).name}",
+        )
+        off[name] = round(difference(shot, expected[name]), 1)
+
+    assert {name: d for name, d in off.items() if d > 12} == {}, off
     assert csp_violations(page) == []
+
+
+def test_it_draws_monochrome1_inverted(page, dicomweb, tmp_path):
+    ds = pydicom.dcmread(sample(MONOCHROME1_NAME))
+    stored = ds.pixel_array.astype(float)
+
+    image = _shown(page, tmp_path, MONOCHROME1_NAME)
+
+    # The CR's stored values rise from the top left to the bottom left
+    # corner; in MONOCHROME1 the higher value is the darker one.
+    drawn = cells(drawn_region(image, ds.Rows, ds.Columns)).mean(axis=2)
+    stored_cells = value_cells(stored)
+    high = numpy.unravel_index(stored_cells.argmax(), stored_cells.shape)
+    low = numpy.unravel_index(stored_cells.argmin(), stored_cells.shape)
+    assert stored_cells[high] > stored_cells[low] + 500
+    assert drawn[high] < drawn[low] - 40
+    correlation = numpy.corrcoef(drawn.ravel(), stored_cells.ravel())[0, 1]
+    assert correlation < -0.9
 
 
 # The 512-byte tables are inline in the metadata by default; with inlining
@@ -335,6 +403,91 @@ def test_it_draws_palette_colour_from_inline_or_bulk_tables(
     pixels = numpy.asarray(image, dtype=int)
     bluish = int((pixels[..., 2] > pixels[..., 0] + 40).sum())
     assert bluish > 1000
+
+
+def _with_cubic_lut(name: str, keyword: str) -> pydicom.Dataset:
+    # pydicom's LUT samples carry straight ramps, which a plain window draws
+    # just the same; a cubic table tells the two apart.
+    ds = pydicom.dcmread(sample(name))
+    item = ds[keyword][0]
+    entries = len(item.LUTData)
+    item.LUTData = [round(65535 * (i / (entries - 1)) ** 3) for i in range(entries)]
+    return ds
+
+
+# mlut_18: 4,096 entries (8 KB), vlut_04: 256 (512 bytes). Explicit VR keeps
+# LUT Data as US values; implicit VR makes it OW, inline up to
+# PACSWEB_INLINE_BINARY_MAX and a BulkDataURI the viewer fetches above.
+@pytest.mark.parametrize(
+    ("name", "keyword", "implicit_vr", "inline_max", "fetched"),
+    [
+        ("mlut_18.dcm", "ModalityLUTSequence", False, 1024, None),
+        ("mlut_18.dcm", "ModalityLUTSequence", True, 1024, "00283000/0/00283006"),
+        ("vlut_04.dcm", "VOILUTSequence", True, 1024, None),
+        ("vlut_04.dcm", "VOILUTSequence", True, 0, "00283010/0/00283006"),
+    ],
+)
+def test_it_draws_through_the_modality_or_voi_lut_table(
+    page, dicomweb, settings, tmp_path, name, keyword, implicit_vr, inline_max, fetched
+):
+    settings.PACSWEB_INLINE_BINARY_MAX = inline_max
+    ds = _with_cubic_lut(name, keyword)
+    through_lut = expected_display(ds)
+    plain = copy.deepcopy(ds)
+    del plain[keyword]
+    plain_window = expected_display(plain)
+    study = ingest_dataset_as_new_study(tmp_path, ds, implicit_vr=implicit_vr)
+
+    image = screenshot(
+        open_viewer(page, study), f"in-browser-lut-{name}-{implicit_vr}-{inline_max}"
+    )
+
+    # The two renderings differ, so the test can fail.
+    assert (
+        difference(Image.fromarray(plain_window.astype(numpy.uint8)), through_lut) > 30
+    )
+    assert difference(image, through_lut) < 8
+    assert difference(image, plain_window) > 25
+    bulk = [path for path, _ in dicomweb.requests if "/bulkdata/" in path]
+    assert [path.split("/bulkdata/")[1] for path in bulk] == (
+        [fetched] if fetched else []
+    )
+
+
+def test_a_modality_lut_wins_over_a_rescale_the_file_also_has(page, dicomweb, tmp_path):
+    # Not allowed together (PS3.3 C.11.1), but seen; pydicom uses the table.
+    ds = _with_cubic_lut("mlut_18.dcm", "ModalityLUTSequence")
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 1, 1000, "US"
+    rescaled = copy.deepcopy(ds)
+    del rescaled.ModalityLUTSequence
+    study = ingest_dataset_as_new_study(tmp_path, ds)
+
+    image = screenshot(open_viewer(page, study), "in-browser-lut-and-rescale")
+
+    assert difference(image, expected_display(ds)) < 8
+    assert difference(image, expected_display(rescaled)) > 25
+
+
+@pytest.mark.parametrize("fault", ["short table", "bulk data refused"])
+def test_an_unreadable_voi_lut_costs_the_image_its_lut_not_its_display(
+    page, dicomweb, settings, tmp_path, fault
+):
+    settings.PACSWEB_INLINE_BINARY_MAX = 0
+    ds = _with_cubic_lut("vlut_04.dcm", "VOILUTSequence")
+    if fault == "short table":
+        ds.VOILUTSequence[0].LUTData = ds.VOILUTSequence[0].LUTData[:100]
+    else:
+        page.route(re.compile(r".*/bulkdata/.*"), lambda route: route.abort())
+    plain = copy.deepcopy(ds)
+    del plain.VOILUTSequence
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else 0)
+    study = ingest_dataset_as_new_study(tmp_path, ds, implicit_vr=True)
+
+    image = screenshot(open_viewer(page, study), f"in-browser-lut-fault-{fault}")
+
+    assert difference(image, expected_display(plain)) < 8
+    assert any("not applied" in text for text in warnings), warnings
 
 
 def test_it_zooms_by_right_drag_pans_by_middle_drag_and_resets(page, dicomweb):

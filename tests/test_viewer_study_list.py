@@ -182,6 +182,28 @@ def test_it_keeps_the_search_in_page_links(signed_in):
     assert "after" in query
 
 
+def test_it_rejects_a_cursor_of_another_sort_order(signed_in):
+    for i in range(PAGE_SIZE + 1):
+        make_study(patient_id=f"P{i}")
+    html = signed_in.get("/", {"sort": "patient_id", "dir": "asc"}).content.decode()
+    cursor = parse_qs(urlparse(_link(html, "next")).query)["after"][0]
+
+    same = signed_in.get("/", {"sort": "patient_id", "dir": "asc", "after": cursor})
+    other_sort = signed_in.get(
+        "/", {"sort": "accession", "dir": "asc", "after": cursor}
+    )
+    other_dir = signed_in.get(
+        "/", {"sort": "patient_id", "dir": "desc", "after": cursor}
+    )
+
+    assert same.status_code == 200
+    assert _study_uids(same.content.decode())
+    assert [other_sort.status_code, other_dir.status_code] == [400, 400]
+    assert "page cursor belongs to another search or sort order" in (
+        other_sort.content.decode()
+    )
+
+
 def test_it_caps_the_count_instead_of_counting_everything(
     signed_in, settings, monkeypatch
 ):

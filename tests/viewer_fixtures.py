@@ -4,8 +4,9 @@ import itertools
 from pathlib import Path
 
 import pydicom
+from pydicom.uid import ImplicitVRLittleEndian
 
-from apps.archive.ingest import ingest_file
+from apps.archive.ingest import Identity, ingest_file
 from apps.archive.models import Patient, Study, StudyModality
 from apps.archive.text import fold
 from tests.conftest import sample
@@ -76,10 +77,32 @@ def ingest_as_new_study(tmp_path: Path, name: str) -> str:
     Several pydicom samples are one image in different encodings sharing
     their UIDs; stored as they are, all but the first would be duplicates.
     """
-    ds = pydicom.dcmread(sample(name))
+    return ingest_dataset_as_new_study(tmp_path, pydicom.dcmread(sample(name)))
+
+
+def ingest_dataset_as_new_study(
+    tmp_path: Path, ds: pydicom.Dataset, *, implicit_vr: bool = False
+) -> str:
+    """Ingest a (changed) sample under new UIDs, optionally as implicit VR."""
     ds.StudyInstanceUID = f"2.25.{next(_uids)}1"
+    return _ingest_as_new_series(tmp_path, ds, implicit_vr).study_uid
+
+
+def ingest_into_study(tmp_path: Path, ds: pydicom.Dataset, study_uid: str) -> str:
+    """Ingest a sample as a new series of the given study; its SOP UID."""
+    ds.StudyInstanceUID = study_uid
+    return _ingest_as_new_series(tmp_path, ds, False).sop_uid
+
+
+def _ingest_as_new_series(
+    tmp_path: Path, ds: pydicom.Dataset, implicit_vr: bool
+) -> Identity:
     ds.SeriesInstanceUID = f"2.25.{next(_uids)}2"
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{next(_uids)}3"
     path = tmp_path / f"study-{next(_uids)}.dcm"
-    ds.save_as(path)
-    return ingest_file(path).identity.study_uid
+    if implicit_vr:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.save_as(path, implicit_vr=True, little_endian=True)
+    else:
+        ds.save_as(path)
+    return ingest_file(path).identity

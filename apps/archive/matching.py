@@ -29,13 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
-from apps.archive import querykeys
+from apps.archive import keyset, querykeys
+from apps.archive.keyset import SortKey
 from apps.archive.models import Instance, Patient, Series, Study, StudyModality
 from apps.archive.query import Filter, Match, Query, QueryError, parse_value
 from apps.archive.querykeys import Level
 from apps.archive.text import normalize_time
+
+# From this offset on, a page is cut by a deferred join (see search()).
+DEFERRED_JOIN_OFFSET = 1000
 
 __all__ = [
     "Level",
@@ -54,6 +58,8 @@ class SearchResult:
     rows: list[Any]
     more: bool  # rows exist beyond this page
     query: Query = field(repr=False)
+    # A token for the page after this one (`cursor=`), when there is one.
+    next_cursor: str | None = None
 
 
 # --- SQL ------------------------------------------------------------------
@@ -200,29 +206,53 @@ _RELATED = {
 }
 
 
-def default_order(level: Level) -> list[Any]:
-    """Most recent study first; within a study, series and instance number."""
+def sort_keys(query: Query) -> list[SortKey]:
+    """The query's total order: its orderby keys, then the default order.
+
+    Default: most recent study first; within a study, series and instance
+    number. Every level ends in its primary key, so no two rows tie and a
+    keyset page (apps/archive/keyset.py) knows exactly where it stands.
+    """
+    level = query.level
+    keys = []
+    for key, descending in query.order:
+        field = MODELS[key.level]._meta.get_field(key.column)
+        path = _prefix(level, key.level) + key.column
+        keys.append(SortKey(path, descending, nullable=field.null))
     if level == Level.PATIENT:
-        return ["patient_id", "id"]
+        return [*keys, SortKey("patient_id"), SortKey("id")]
     study = _prefix(level, Level.STUDY)
-    order: list[Any] = [
-        f"-{study}study_date",
-        f"-{study}study_time",
-        f"-{study}id" if study else "-id",
+    keys += [
+        SortKey(study + "study_date", descending=True),
+        SortKey(study + "study_time", descending=True),
+        SortKey(study + "id", descending=True),
     ]
     if level >= Level.SERIES:
         series = _prefix(level, Level.SERIES)
-        order += [
-            F(series + "series_number").asc(nulls_last=True),
-            series + "id" if series else "id",
+        keys += [
+            SortKey(series + "series_number", nullable=True),
+            SortKey(series + "id"),
         ]
     if level == Level.INSTANCE:
-        order += [F("instance_number").asc(nulls_last=True), "id"]
-    return order
+        keys += [SortKey("instance_number", nullable=True), SortKey("id")]
+    return keys
 
 
 def queryset(query: Query) -> QuerySet:
-    """The query's rows, filtered and ordered, not yet paged."""
+    """The query's rows, filtered, ordered and after its cursor, not yet paged."""
+    level = query.level
+    qs = _matching(query)
+    keys = sort_keys(query)
+    if query.cursor:
+        try:
+            position = keyset.decode(query.fingerprint(), query.cursor, keys)
+        except keyset.BadToken as exc:
+            raise QueryError("cursor", str(exc)) from None
+        qs = qs.filter(keyset.after(keys, position))
+    return qs.select_related(*_RELATED[level]).order_by(*keyset.ordering(keys))
+
+
+def _matching(query: Query) -> QuerySet:
     level = query.level
     qs = MODELS[level].objects.all()
     if query.collections is not None:
@@ -238,12 +268,7 @@ def queryset(query: Query) -> QuerySet:
     for f in query.filters:
         if f.match is not Match.UNIVERSAL:
             qs = qs.filter(condition(f, level))
-
-    order: list[Any] = []
-    for key, descending in query.order:
-        column = _prefix(level, key.level) + key.column
-        order.append(F(column).desc() if descending else F(column).asc())
-    return qs.select_related(*_RELATED[level]).order_by(*order, *default_order(level))
+    return qs
 
 
 def _restrict(qs: QuerySet, level: Level, collections: tuple[int, ...]) -> QuerySet:
@@ -271,14 +296,33 @@ def _restrict(qs: QuerySet, level: Level, collections: tuple[int, ...]) -> Query
 
 
 def search(query: Query, *, defer: Iterable[str] = ()) -> SearchResult:
-    """Run the query for one page; one SQL statement."""
+    """Run the query for one page; one SQL statement.
+
+    Raises QueryError for a cursor this server did not issue for this query.
+    """
     qs = queryset(query)
     if defer:
         qs = qs.defer(*defer)
     if query.limit is None:
         rows = list(qs[query.offset :])
         return SearchResult(rows, False, query)
+
     # One row more than the page tells whether another page exists.
-    rows = list(qs[query.offset : query.offset + query.limit + 1])
+    end = query.offset + query.limit + 1
+    if query.offset >= DEFERRED_JOIN_OFFSET:
+        # Rows before the page are skipped on the ordered keys alone, then
+        # only the page's rows are joined and loaded (a "deferred join"):
+        # the skip still grows with the offset, but per row it reads index
+        # entries, not whole rows and their parents.
+        page = qs.values("pk")[query.offset : end]
+        qs = qs.filter(pk__in=page)
+        rows = list(qs)
+    else:
+        rows = list(qs[query.offset : end])
     more = len(rows) > query.limit
-    return SearchResult(rows[: query.limit], more, query)
+    rows = rows[: query.limit]
+    cursor = None
+    if more and rows:
+        position = keyset.values_of(rows[-1], sort_keys(query))
+        cursor = keyset.encode(query.fingerprint(), position)
+    return SearchResult(rows, more, query, cursor)

@@ -7,6 +7,8 @@ into a Filter through `parse_value`, so the same key and value become the
 same Filter, and apps/archive/matching.py the same SQL.
 """
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -65,6 +67,9 @@ class Query:
     order: tuple[tuple[Key, bool], ...] = ()  # (key, descending)
     limit: int | None = None
     offset: int = 0
+    # A keyset token (apps/archive/keyset.py): the page starts after the
+    # row it names, and `offset` counts from there.
+    cursor: str = ""
     # Keywords given with a value that the archive cannot match on; they
     # are ignored for matching and only returned (PS3.18 8.3.4.1).
     ignored: tuple[str, ...] = ()
@@ -154,6 +159,22 @@ class Query:
 
     def with_page(self, limit: int | None, offset: int = 0) -> "Query":
         return replace(self, limit=limit, offset=offset)
+
+    def fingerprint(self) -> str:
+        """What decides which rows match and their order, as one string.
+
+        A keyset token is valid only for queries with the same fingerprint;
+        the page size, return keys and the caller's collections may differ.
+        """
+        identity = [
+            self.level.name,
+            self.study_uid,
+            self.series_uid,
+            sorted([f.key.tag, f.match.value, *f.values] for f in self.filters),
+            [[key.tag, descending] for key, descending in self.order],
+        ]
+        text = json.dumps(identity, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _element_text(elem: DataElement) -> str:
@@ -269,7 +290,7 @@ def _range(key: Key, value: str) -> Filter:
 
 # --- QIDO-RS parameters (PS3.18 8.3.4) -------------------------------------
 
-FLAGS = ("includefield", "fuzzymatching", "limit", "offset", "orderby")
+FLAGS = ("includefield", "fuzzymatching", "limit", "offset", "orderby", "cursor")
 # limit and offset end up in SQL LIMIT/OFFSET, 64-bit signed integers in
 # SQLite and PostgreSQL; offset + limit + 1 must still fit.
 MAX_COUNT = 2**62
@@ -292,6 +313,7 @@ def _parse_params(
     ignored: list[str] = []
     order: tuple[tuple[Key, bool], ...] = ()
     limit, offset = query.limit, 0
+    cursor = ""
     seen: set[str] = set()
     for name, value in items:
         if name == "includefield":
@@ -309,6 +331,11 @@ def _parse_params(
             offset = _count(name, value, minimum=0)
         elif name == "orderby":
             order = _order(value, query.level)
+        elif name == "cursor":
+            # Checked against the whole query when it runs (matching.py).
+            if cursor or not value:
+                raise QueryError(name, "must be given once, as the Link header gave it")
+            cursor = value
         elif name != "fuzzymatching":
             tag = _attribute_tag(name)
             if tag in seen:
@@ -334,6 +361,7 @@ def _parse_params(
         order=order,
         limit=limit,
         offset=offset,
+        cursor=cursor,
         ignored=tuple(ignored),
     )
 

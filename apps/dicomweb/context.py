@@ -14,6 +14,20 @@ def base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(prefix.rstrip("/") + "/dicomweb/")
 
 
+# PS3.18 8.3.3.1: the media types a client that cannot set the header (a
+# link, an <img>, OHIF's thumbnails) names in the URL.
+ACCEPT_PARAMETER = "accept"
+
+
+def accept(request: HttpRequest) -> str | None:
+    """The acceptable media types: the `accept` query parameter when given
+    (PS3.18 8.3.3.1 gives it precedence), otherwise the Accept header."""
+    values = request.GET.getlist(ACCEPT_PARAMETER)
+    if values:
+        return ",".join(values)
+    return request.headers.get("Accept")
+
+
 def allowed_collections(request: HttpRequest) -> list[int] | None:
     """Collections the caller may read; None is unrestricted (apps/accounts)."""
     return getattr(request, "allowed_collections", None)

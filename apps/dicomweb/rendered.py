@@ -2,10 +2,11 @@
 
 An instance, a frame or a thumbnail is one image; a study, a series or a
 list of frames is multipart/related with one rendered image per instance
-(its first frame) or per frame. The media type comes from Accept: JPEG
-unless PNG or GIF is preferred. Query parameters are those of PS3.18
-8.3.5.1 (window, viewport, quality); thumbnails fit the configured size
-unless a viewport is given.
+(its first frame) or per frame. The media type comes from Accept, or from
+the `accept` query parameter (context.accept): JPEG unless PNG or GIF is
+preferred. Query parameters are those of PS3.18 8.3.5.1 (window,
+viewport, quality); thumbnails fit the configured size unless a viewport
+is given.
 """
 
 from collections.abc import Iterable, Iterator

@@ -93,7 +93,7 @@ def _instances(
 
 def _accept(request: HttpRequest) -> list[media.MediaType]:
     try:
-        return media.parse_accept(request.headers.get("Accept"))
+        return media.parse_accept(context.accept(request))
     except media.MediaTypeError as exc:
         raise BadRequest(f"Accept: {exc}") from None
 

@@ -15,7 +15,7 @@ from django.http.response import HttpResponseBase
 
 from apps.archive import storage
 from apps.archive.models import Instance
-from apps.dicomweb import frames, media, retrieve, transcode
+from apps.dicomweb import context, frames, media, retrieve, transcode
 from apps.dicomweb.errors import BadRequest, NotAcceptable, NotFound, handle_errors
 from apps.dicomweb.multipart import Headers, new_boundary, write_parts
 
@@ -112,7 +112,7 @@ def parse_frame_list(text: str) -> list[int]:
 
 def parse_accept(request: HttpRequest) -> list[media.MediaType]:
     try:
-        return media.parse_accept(request.headers.get("Accept"))
+        return media.parse_accept(context.accept(request))
     except media.MediaTypeError as exc:
         raise BadRequest(f"Accept: {exc}") from None
 

@@ -7,7 +7,11 @@ and headers out. Each search is one SQL statement.
 
 - No match: 200 with an empty array (PS3.18 10.6.3.1; 204 was retired).
 - More matches than returned: a Warning header (PS3.18 8.3.4.4), whether
-  the page was bounded by `limit` or by PACSWEB_QIDO_MAX_LIMIT.
+  the page was bounded by `limit` or by PACSWEB_QIDO_MAX_LIMIT, and a
+  `Link: <...>; rel="next"` header (RFC 8288): the same search with a
+  `cursor` token that starts the next page after this page's last row
+  (keyset paging, apps/archive/keyset.py). A cursor that this server did
+  not issue for this search is a 400.
 - A key that is a DICOM attribute but has no column to match on is
   ignored for matching, returned, and named in a Warning header
   (PS3.18 8.3.4.1); an unknown or malformed parameter is a 400.
@@ -15,6 +19,7 @@ and headers out. Each search is one SQL statement.
 
 import re
 from http import HTTPStatus
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -22,6 +27,7 @@ from django.http import HttpRequest, HttpResponse
 from apps.archive import dicomjson
 from apps.archive.matching import Level, Query, QueryError, search
 from apps.archive.results import Renderer, needs_instance_metadata
+from apps.dicomweb import context
 from apps.dicomweb.errors import BadRequest, NotAcceptable, handle_errors
 
 DICOM_JSON = "application/dicom+json"
@@ -54,8 +60,14 @@ def _search(
     study_uid: str | None = None,
     series_uid: str | None = None,
 ) -> HttpResponse:
-    media_type = negotiate(request.headers.get("Accept", ""))
-    params = [(name, value) for name, values in request.GET.lists() for value in values]
+    media_type = negotiate(context.accept(request) or "")
+    # `accept` chooses the media type, it does not match attributes.
+    params = [
+        (name, value)
+        for name, values in request.GET.lists()
+        if name != context.ACCEPT_PARAMETER
+        for value in values
+    ]
     try:
         query = Query.from_params(
             level,
@@ -66,12 +78,12 @@ def _search(
             default_limit=settings.PACSWEB_QIDO_DEFAULT_LIMIT,
             max_limit=settings.PACSWEB_QIDO_MAX_LIMIT,
         )
+        result = search(
+            query, defer=() if needs_instance_metadata(query) else _deferred(level)
+        )
     except QueryError as exc:
         raise BadRequest(exc.reason) from None
 
-    result = search(
-        query, defer=() if needs_instance_metadata(query) else _deferred(level)
-    )
     base_url = _base_url(request)
     renderer = Renderer(query, base_url)
     body = dicomjson.dumps([renderer.render(row) for row in result.rows])
@@ -90,7 +102,18 @@ def _search(
         warnings.append(f'299 pacsweb "{MORE_RESULTS}"')
     if warnings:
         response["Warning"] = ", ".join(warnings)
+    if result.next_cursor:
+        response["Link"] = (
+            f'<{_next_url(request, params, result.next_cursor)}>; rel="next"'
+        )
     return response
+
+
+def _next_url(request: HttpRequest, params: list[tuple[str, str]], cursor: str) -> str:
+    """This search again, starting after the last row of this page."""
+    kept = [(name, value) for name, value in params if name not in ("offset", "cursor")]
+    query = urlencode([*kept, ("cursor", cursor)])
+    return request.build_absolute_uri(request.path) + "?" + query
 
 
 def _deferred(level: Level) -> tuple[str, ...]:

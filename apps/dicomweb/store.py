@@ -61,7 +61,7 @@ def store(request: HttpRequest, study: str | None = None) -> HttpResponse:
     if study is not None:
         context.check_uid("study", study)
     boundary = _boundary(request.headers.get("Content-Type"))
-    response_type = _response_type(request.headers.get("Accept"))
+    response_type = _response_type(context.accept(request))
     read = _body_reader(request)
 
     parts = _receive(read, boundary)

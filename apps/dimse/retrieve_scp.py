@@ -22,6 +22,7 @@ from apps.archive.models import Instance
 from apps.archive.status import QueryRetrieveStatus
 from apps.dimse import access, scu
 from apps.dimse.models import RemoteAE
+from apps.dimse.service import log_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,9 @@ def _load(instance: Instance) -> Dataset:
 def _sub_operations(
     event, instances: list[Instance]
 ) -> Iterator[tuple[int, Dataset | None]]:
-    for instance in instances:
+    for sent, instance in enumerate(instances):
         if event.is_cancelled:
+            log_cancel(event, sent, len(instances), "sub-operations")
             yield QueryRetrieveStatus.CANCEL, None
             return
         yield QueryRetrieveStatus.PENDING, _load(instance)

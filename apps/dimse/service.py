@@ -113,10 +113,27 @@ def pending_responses(
     """Yield each match as a pending response until the peer cancels.
 
     PS3.4 C.4.1.2.2 / K.4.1.2.2: a C-CANCEL ends the pending responses
-    with a Cancel status.
+    with a Cancel status. Responses already sent when it arrives stay sent:
+    the peer may get more pending responses than it had read when it
+    cancelled (PS3.7 9.3.2.3).
     """
-    for match in matches:
+    for sent, match in enumerate(matches):
         if event.is_cancelled:
+            log_cancel(event, sent, len(matches))
             yield cancel, None
             return
         yield pending, match
+
+
+def log_cancel(
+    event: Any, sent: int, total: int, what: str = "pending responses"
+) -> None:
+    """One line for an operator: who cancelled what, and how far it got."""
+    logger.info(
+        "%s from %s cancelled by C-CANCEL after %d of %d %s",
+        type(event.request).__name__.replace("_", "-"),
+        event.assoc.requestor.ae_title,
+        sent,
+        total,
+        what,
+    )

@@ -3,19 +3,19 @@
 Every filter is one the archive indexes (patient name and ID, accession
 number, study date, the modality rows), and pages are cut by keyset, not
 OFFSET: a page is "the next N rows after this sort key", which the database
-answers from an index however deep the user pages. The total is counted
+answers from an index however deep the user pages (apps/archive/keyset.py,
+shared with QIDO-RS; cursors are signed, so only positions the server gave
+out come back). The total is counted
 only up to COUNT_CAP, so the list never counts 100,000 rows to say "1,000+".
 """
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from apps.archive import keyset
 from apps.archive.models import Patient, Study, StudyModality
 from apps.archive.text import fold
 
@@ -114,18 +114,19 @@ def _patients_matching(text: str) -> QuerySet[Patient]:
 def study_page(flt: StudyFilter, *, after: str = "", before: str = "") -> StudyPage:
     """One page of matching studies, after or before a cursor (or the first)."""
     order = SORTS[flt.sort]
+    keys = sort_keys(flt)
     matches = matching_studies(flt)
     forward = not before
     cursor = after or before
 
     page_query = matches.select_related("patient")
     if cursor:
-        key = decode_cursor(cursor, len(order.fields))
+        position = decode_cursor(flt, cursor)
         # Going back means walking the reversed order from the cursor.
         page_query = page_query.filter(
-            _beyond(order.fields, key, descending=flt.descending == forward)
+            keyset.after(keys, position, reverse=not forward)
         )
-    ordering = _ordering(order.fields, descending=flt.descending == forward)
+    ordering = keyset.ordering(keys, reverse=not forward)
     rows = list(page_query.order_by(*ordering)[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -137,56 +138,33 @@ def study_page(flt: StudyFilter, *, after: str = "", before: str = "") -> StudyP
     count = matches.values("pk")[: COUNT_CAP + 1].count()
     return StudyPage(
         studies=rows,
-        next_cursor=encode_cursor(_key(rows[-1], order.fields))
-        if rows and has_next
-        else None,
-        previous_cursor=encode_cursor(_key(rows[0], order.fields))
-        if rows and has_previous
-        else None,
+        next_cursor=encode_cursor(flt, rows[-1]) if rows and has_next else None,
+        previous_cursor=encode_cursor(flt, rows[0]) if rows and has_previous else None,
         count=min(count, COUNT_CAP),
         count_capped=count > COUNT_CAP,
         sort_fields=order.fields,
     )
 
 
-def _ordering(fields: tuple[str, ...], *, descending: bool) -> list[str]:
-    return [("-" if descending else "") + name for name in fields]
+def sort_keys(flt: StudyFilter) -> list[keyset.SortKey]:
+    return [
+        keyset.SortKey(name, descending=flt.descending)
+        for name in SORTS[flt.sort].fields
+    ]
 
 
-def _beyond(fields: tuple[str, ...], key: list[Any], *, descending: bool) -> Q:
-    """Rows strictly after `key` in the order: (a, b, c) > (x, y, z) unrolled."""
-    op = "lt" if descending else "gt"
-    condition = Q()
-    for position, name in enumerate(fields):
-        equal_before = {fields[i]: key[i] for i in range(position)}
-        condition |= Q(**equal_before, **{f"{name}__{op}": key[position]})
-    return condition
+def _scope(flt: StudyFilter) -> str:
+    # A cursor places a study in one sort order; the filters may change
+    # between pages (the list then continues from the same place).
+    return f"study-list:{flt.sort}:{'desc' if flt.descending else 'asc'}"
 
 
-def _key(study: Study, fields: tuple[str, ...]) -> list[Any]:
-    values: list[Any] = []
-    for name in fields:
-        value: Any = study
-        for part in name.split("__"):
-            value = getattr(value, part)
-        values.append(value)
-    return values
+def encode_cursor(flt: StudyFilter, study: Study) -> str:
+    return keyset.encode(_scope(flt), keyset.values_of(study, sort_keys(flt)))
 
 
-def encode_cursor(key: list[Any]) -> str:
-    raw = json.dumps(key, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, length: int) -> list[Any]:
-    padded = cursor + "=" * (-len(cursor) % 4)
+def decode_cursor(flt: StudyFilter, cursor: str) -> list[Any]:
     try:
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise BadCursor("page cursor is not valid") from None
-    if not isinstance(key, list) or len(key) != length:
-        raise BadCursor("page cursor does not fit this sort order")
-    # All sort keys are text except the trailing primary key.
-    if not all(isinstance(v, str) for v in key[:-1]) or type(key[-1]) is not int:
-        raise BadCursor("page cursor does not fit this sort order")
-    return key
+        return keyset.decode(_scope(flt), cursor, sort_keys(flt))
+    except keyset.BadToken as exc:
+        raise BadCursor(f"page cursor {exc}") from None

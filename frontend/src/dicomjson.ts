@@ -67,6 +67,7 @@ export const Tag = {
   NumberOfFrames: "00280008",
   Rows: "00280010",
   Columns: "00280011",
+  PhotometricInterpretation: "00280004",
   NumberOfSeriesRelatedInstances: "00201209",
   TransferSyntaxUID: "00020010",
 } as const;

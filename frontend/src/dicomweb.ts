@@ -4,8 +4,9 @@
 // the image loader with transfer-syntax=* so the server sends what it holds.
 
 import { wadors } from "@cornerstonejs/dicom-image-loader";
-import { resolvePalettes } from "./bulkdata";
+import { type InstanceLuts, resolveLuts, resolvePalettes } from "./bulkdata";
 import { type Dataset, Tag, number, text } from "./dicomjson";
+import { setPixelFixups } from "./pixels";
 
 export class DicomWebError extends Error {}
 
@@ -77,11 +78,13 @@ export class DicomWeb {
     const images = instances.filter((ds) => ds[Tag.Rows] !== undefined);
     images.sort((a, b) => number(a, Tag.InstanceNumber) - number(b, Tag.InstanceNumber));
     await Promise.all(images.map(resolvePalettes));
+    const luts = await Promise.all(images.map(lutsOrNone));
 
     const imageIds: string[] = [];
     const metadataById = new Map<string, Dataset>();
     let multiFrame = false;
-    for (const instance of images) {
+    for (const [index, instance] of images.entries()) {
+      const fixups = { photometricInterpretation: text(instance, Tag.PhotometricInterpretation), luts: luts[index] };
       const sop = text(instance, Tag.SOPInstanceUID);
       const frames = Math.max(1, number(instance, Tag.NumberOfFrames, 1));
       multiFrame ||= frames > 1;
@@ -89,6 +92,7 @@ export class DicomWeb {
         const imageId = `wadors:${seriesUrl}/instances/${encodeURIComponent(sop)}/frames/${frame}`;
         // The loader reads pixel module, LUTs and geometry from here.
         wadors.metaDataManager.add(imageId, instance as never);
+        setPixelFixups(imageId, fixups);
         imageIds.push(imageId);
         metadataById.set(imageId, instance);
       }
@@ -97,5 +101,16 @@ export class DicomWeb {
       throw new DicomWebError("this series has no images to show");
     }
     return { uid: seriesUid, imageIds, metadataById, multiFrame };
+  }
+}
+
+// A LUT that cannot be read (a failed bulk data fetch, a short table) costs
+// the image its LUT, not the series its display: the window is used instead.
+async function lutsOrNone(instance: Dataset): Promise<InstanceLuts> {
+  try {
+    return await resolveLuts(instance);
+  } catch (error) {
+    console.warn(`LUT of ${text(instance, Tag.SOPInstanceUID)} not applied: ${(error as Error).message}`);
+    return {};
   }
 }

@@ -6,6 +6,7 @@ import { init as imageLoaderInit } from "@cornerstonejs/dicom-image-loader";
 import { LengthTool, PanTool, StackScrollTool, WindowLevelTool, ZoomTool, addTool, init as toolsInit } from "@cornerstonejs/tools";
 import { DicomWeb, type LoadedSeries, type SeriesInfo } from "./dicomweb";
 import { el, markSeries, renderMetadata, renderSeriesPanel } from "./panels";
+import { registerWadorsLoader } from "./pixels";
 import { CT_PRESETS } from "./presets";
 import "./viewer.css";
 import { type Layout, ViewportGrid } from "./viewports";
@@ -23,6 +24,7 @@ async function boot(root: HTMLElement): Promise<void> {
 
   await coreInit();
   imageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(2, navigator.hardwareConcurrency - 1)) });
+  registerWadorsLoader();
   toolsInit();
   for (const tool of [WindowLevelTool, PanTool, ZoomTool, LengthTool, StackScrollTool]) addTool(tool);
 

@@ -148,7 +148,17 @@ export class ViewportGrid {
     if (!viewport) return;
     this.stopCine(slot);
     slot.series = series;
+    delete slot.element.dataset.seriesUid;
     await viewport.setStack(series.imageIds, 0);
+    // The overlay and panel follow the stack at once; data-series-uid says
+    // when the new series is actually on the canvas (read by tests).
+    slot.element.addEventListener(
+      Enums.Events.IMAGE_RENDERED,
+      () => {
+        if (slot.series === series) slot.element.dataset.seriesUid = series.uid;
+      },
+      { once: true },
+    );
     viewport.render();
     this.changed();
   }

@@ -3,6 +3,7 @@
 No timing here: `make bench` measures, tests only pin behaviour.
 """
 
+import time
 from pathlib import Path
 
 import psycopg
@@ -273,6 +274,10 @@ def test_it_stops_a_process_group_with_its_grandchildren(tmp_path):
     child.stop()
 
     assert not child.alive()
+    # SIGKILL is delivered at once but the exit itself is asynchronous.
+    deadline = time.monotonic() + 10
+    while _running(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _running(grandchild)
 
 

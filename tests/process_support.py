@@ -30,7 +30,11 @@ def migrated_template(folder: Path, django_db_blocker) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "pacsweb.sqlite3"
-    if connection.vendor == "sqlite":
+    name = connection.settings_dict["NAME"]
+    is_test_database = connection.vendor == "sqlite" and (
+        name == connection.creation._get_test_db_name()
+    )
+    if is_test_database and _is_migrated(name):
         with django_db_blocker.unblock():
             source = sqlite3.connect(connection.settings_dict["NAME"])
             target = sqlite3.connect(database)
@@ -39,6 +43,9 @@ def migrated_template(folder: Path, django_db_blocker) -> Path:
             source.close()
             target.close()
     else:
+        # PostgreSQL, or a session whose connection still names the
+        # embedded database (a module run alone, without django_db tests):
+        # never copy the user's own archive into a test.
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
             cwd=BASE_DIR,
@@ -47,6 +54,17 @@ def migrated_template(folder: Path, django_db_blocker) -> Path:
             timeout=START_TIMEOUT,
         )
     return database
+
+
+def _is_migrated(path: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'django_migrations'"
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return found is not None
 
 
 def new_var_dir(template: Path, folder: Path) -> Path:

@@ -131,3 +131,14 @@ def fitted_square(image: Image.Image) -> tuple[int, int, int]:
     width, height = image.size
     side = min(width, height)
     return (width - side) // 2, (height - side) // 2, side
+
+
+def centre_box(image: Image.Image) -> tuple[int, int, int, int]:
+    """The middle quarter (by side) of the fitted square: a CT's body."""
+    left, top, side = fitted_square(image)
+    return (
+        left + side * 3 // 8,
+        top + side * 3 // 8,
+        left + side * 5 // 8,
+        top + side * 5 // 8,
+    )

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from tests import ohif_proxy
-from tests.browser_support import fitted_square, mean, screenshot
+from tests.browser_support import centre_box, fitted_square, mean, screenshot
 from tests.conftest import sample
 from tests.process_support import (
     BASE_DIR,
@@ -279,15 +279,7 @@ def test_the_viewer_draws_the_ct_with_the_body_brighter_than_the_background(
     image = open_viewer(ohif, CT, "ohif-viewer-ct", drawn)
 
     left, top, side = fitted_square(image)
-    body = mean(
-        image,
-        (
-            left + side * 3 // 8,
-            top + side * 3 // 8,
-            left + side * 5 // 8,
-            top + side * 5 // 8,
-        ),
-    )
+    body = mean(image, centre_box(image))
     background = mean(image, (0, top + side // 4, max(left - 4, 1), top + side // 2))
     assert body > background + 40, (body, background)
     pacsweb = paths(assert_no_failures(origin))

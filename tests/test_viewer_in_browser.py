@@ -22,6 +22,7 @@ from apps.archive.ingest import ingest_file
 from apps.archive.models import Instance
 from tests.browser_support import (
     PASSWORD,
+    centre_box,
     csp_violations,
     enforce_viewer_csp,
     fitted_square,
@@ -78,15 +79,7 @@ def test_it_shows_the_ct_asking_only_dicomweb_with_any_transfer_syntax(page, dic
     image = screenshot(open_viewer(page, CT_STUDY), "in-browser-ct")
 
     left, top, side = fitted_square(image)
-    body = mean(
-        image,
-        (
-            left + side * 3 // 8,
-            top + side * 3 // 8,
-            left + side * 5 // 8,
-            top + side * 5 // 8,
-        ),
-    )
+    body = mean(image, centre_box(image))
     air = mean(image, (left + 4, top + side // 8, left + side // 10, top + side // 5))
     assert body > 60, f"viewport looks blank (centre mean {body:.0f})"
     assert body > air + 40, f"body {body:.0f} is not brighter than air {air:.0f}"
@@ -175,13 +168,7 @@ def test_it_windows_by_drag_preset_and_inverts_and_resets(page, dicomweb):
 
     assert dragged != initial
     assert lung.tobytes() != normal.tobytes()
-    left, top, side = fitted_square(lung)
-    centre = (
-        left + side * 3 // 8,
-        top + side * 3 // 8,
-        left + side * 5 // 8,
-        top + side * 5 // 8,
-    )
+    centre = centre_box(lung)
     assert mean(inverted, centre) < mean(lung, centre) - 40
     assert "Inverted" not in page.inner_text(".viewport-overlay")
 

@@ -222,11 +222,16 @@ def delete_instance(instance: Instance) -> None:
         )
 
 
-def text(ds: Dataset, keyword: str) -> str:
+def _value(ds: Dataset, keyword: str):
+    """The element's value, or None when absent or undecodable."""
     try:
-        value = ds.get(keyword)
+        return ds.get(keyword)
     except Exception:
-        return ""
+        return None
+
+
+def text(ds: Dataset, keyword: str) -> str:
+    value = _value(ds, keyword)
     if value is None:
         return ""
     if isinstance(value, bytes):
@@ -237,10 +242,7 @@ def text(ds: Dataset, keyword: str) -> str:
 
 
 def person_name(ds: Dataset, keyword: str) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:
-        return ""
+    value = _value(ds, keyword)
     if value is None:
         return ""
     # The decoded form of all component groups, "Alphabetic=Ideographic=Phonetic".

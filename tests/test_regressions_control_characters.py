@@ -9,6 +9,8 @@
   client got gunicorn's bare 500 instead of the 400 or 409.
 - The audit event of such a request carried the NUL of its URL, so
   PostgreSQL refused the row and the event (of an attack, likely) was lost.
+- A NUL in an OAuth client_id reached PostgreSQL through
+  django-oauth-toolkit: a 500 from the token endpoint.
 - A control character in an audited value (a user name typed at sign-in,
   a patient ID from a file) made the DICOM Audit Message ill-formed XML
   that no audit repository can parse.
@@ -18,11 +20,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import authenticate
 from django.db import connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from pydicom.dataset import Dataset
 
 from apps.accounts.atna import audit_message
@@ -171,3 +174,15 @@ def test_the_audit_event_of_a_request_with_a_nul_in_its_url_is_kept(client):
     assert event.status_code == 400
     assert event.study_uids == "1.2\ufffd"
     assert event.resource == "GET /dicomweb/studies/1.2%00/series"
+
+
+@pytest.mark.parametrize("url", ["/o/token/", "/o/introspect/", "/o/revoke_token/"])
+def test_a_nul_in_an_oauth_parameter_is_rfc_6749_invalid_request(url):
+    form = {"grant_type": "client_credentials", "client_id": "a\x00", "token": "t"}
+
+    response = Client().post(
+        url, urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"

@@ -11,12 +11,13 @@ PYTEST_ARGS ?=
 # Two workers: CI and the reference machine have 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup sysdeps run test test-slow lint format bench migrate frontend ohif clean
+.PHONY: help setup sysdeps run test test-slow lint format bench bench-production migrate frontend ohif clean
 
 help:
 	@echo "make run     set up and start web (127.0.0.1:8000), DICOM listener (11112) and tasks"
 	@echo "make test    set up and run the whole test suite"
 	@echo "make bench   measure pacsweb and Orthanc side by side (docs/performance.md)"
+	@echo "make bench-production  the same on PostgreSQL + Redis up to 100,000 instances"
 	@echo "make lint    ruff and mypy"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -48,7 +49,8 @@ $(OHIF_DIST): tests/ohif/package.json tests/ohif/package-lock.json
 	else echo "npm is missing: OHIF is not installed and tests/test_ohif.py is skipped"; fi
 
 # Debian packages the tests talk to as real peers: dcmtk tools, Chromium,
-# Orthanc with its DICOMweb plugin, and docker-compose to validate the compose file.
+# Orthanc with its DICOMweb and PostgreSQL index plugins, and docker-compose
+# to validate the compose file.
 sysdeps:
 	@missing=""; \
 	command -v storescu >/dev/null || missing="$$missing dcmtk"; \
@@ -56,6 +58,7 @@ sysdeps:
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	test -x /usr/sbin/Orthanc || missing="$$missing orthanc"; \
 	test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so || missing="$$missing orthanc-dicomweb"; \
+	test -f /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so || missing="$$missing orthanc-postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -87,6 +90,11 @@ format: $(STAMP)
 
 bench: setup sysdeps
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Needs the machine's PostgreSQL on 127.0.0.1:5432 (a role that may create
+# databases: --pg-admin-url) and redis-server; see docs/performance.md.
+bench-production: setup sysdeps
+	$(PY) -m bench --profile production $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) static/viewer frontend/node_modules tests/ohif/node_modules

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import plan, queries, report
+from bench import plan, production, queries, report
 from bench.dataset import Shape, load_or_generate
 from bench.procs import StartError
 from bench.servers import REPO, Running, orthanc, pacsweb
@@ -30,6 +30,14 @@ QUICK = Shape(
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument(
+        "--profile",
+        choices=("embedded", "production"),
+        default="embedded",
+        help="embedded: `make run`'s set-up (SQLite, in-process tasks); "
+        "production: PostgreSQL, Redis, a Celery worker, several gunicorn "
+        "workers, measured as the archive grows (`make bench-production`)",
+    )
     parser.add_argument("--quick", action="store_true", help="about 1,000 instances")
     parser.add_argument("--patients", type=int)
     parser.add_argument("--studies-per-patient", type=int)
@@ -64,7 +72,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "pacsweb-bench"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="gunicorn workers for pacsweb"
+        "--workers",
+        type=int,
+        help="gunicorn workers for pacsweb (embedded 2, production 4)",
     )
     parser.add_argument(
         "--threads", type=int, default=4, help="gunicorn threads per worker"
@@ -84,7 +94,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave docs/ alone"
     )
-    return parser.parse_args(argv)
+    production.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.workers is None:
+        args.workers = 4 if args.profile == "production" else 2
+    return args
 
 
 def shape_from(args: argparse.Namespace) -> Shape:
@@ -119,6 +133,12 @@ def main(argv: list[str]) -> int:
     # Refused connections while a listener starts up are expected.
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     args = parse_args(argv)
+    if args.profile == "production":
+        try:
+            return production.main(args)
+        except KeyboardInterrupt:
+            print("interrupted: servers stopped, databases dropped", flush=True)
+            return 130
     started = time.monotonic()
     shape = shape_from(args)
     servers = [s.strip().lower() for s in args.servers.split(",") if s.strip()]
@@ -177,9 +197,10 @@ def main(argv: list[str]) -> int:
     _save_raw(results, shape, settings)
     if not args.no_write:
         info = report.machine(versions)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(
-            report.markdown(results, rows, info, data, settings, duration)
+        report.write_section(
+            args.output,
+            "embedded",
+            report.markdown(results, rows, info, data, settings, duration),
         )
         print(f"wrote {args.output}")
     return 0

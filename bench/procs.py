@@ -1,7 +1,9 @@
 """Child processes of the benchmark: started with logs to files, stopped by PID."""
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -34,12 +36,22 @@ class Child:
         log: Path,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        group: bool = False,
     ) -> None:
         self.name = name
         self.log = log
+        # group: the child leads a process group of its own, and stop()
+        # signals that group, so that pool processes it forked (Celery's
+        # prefork workers) go with it even if it has to be killed.
+        self.group = group
         self._log_file = log.open("ab")
         self.proc = subprocess.Popen(
-            argv, stdout=self._log_file, stderr=subprocess.STDOUT, env=env, cwd=cwd
+            argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=group,
         )
 
     @property
@@ -53,16 +65,27 @@ class Child:
         # SIGTERM to our own child only; gunicorn and Orthanc shut their
         # workers down on it. SIGKILL if it ignores us.
         if self.alive():
-            self.proc.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 logger.warning(
                     "%s (pid %s) ignored SIGTERM; killing it", self.name, self.pid
                 )
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait()
+        if self.group:
+            # Whatever of the group outlived its leader (its own children).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
         self._log_file.close()
+
+    def _signal(self, number: int) -> None:
+        if self.group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, number)
+        else:
+            self.proc.send_signal(number)
 
     def tail(self, lines: int = 15) -> str:
         text = self.log.read_text(errors="replace").splitlines()

@@ -70,7 +70,7 @@ def machine(versions: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _cell(metric: Metric, figure: Figure | None) -> str:
+def cell(metric: Metric, figure: Figure | None) -> str:
     if figure is None or figure.value is None:
         return "n/a"
     if figure.p95 is not None:
@@ -78,7 +78,7 @@ def _cell(metric: Metric, figure: Figure | None) -> str:
     return f"{figure.value:.1f}"
 
 
-def _ratio(metric: Metric, ours: Figure | None, theirs: Figure | None) -> str:
+def ratio(metric: Metric, ours: Figure | None, theirs: Figure | None) -> str:
     if not ours or not theirs or ours.value is None or not theirs.value:
         return "–"
     text = f"{ours.value / theirs.value:.2f}"
@@ -96,9 +96,9 @@ def table(results: dict[str, dict[str, Figure]], rows: list[Metric]) -> list[lis
             [
                 metric.label,
                 metric.unit,
-                _cell(metric, ours.get(metric.key)),
-                _cell(metric, theirs.get(metric.key)),
-                _ratio(metric, ours.get(metric.key), theirs.get(metric.key)),
+                cell(metric, ours.get(metric.key)),
+                cell(metric, theirs.get(metric.key)),
+                ratio(metric, ours.get(metric.key), theirs.get(metric.key)),
                 goal,
             ]
         )
@@ -160,6 +160,24 @@ def dataset_lines(data: BenchData) -> list[str]:
         "over ten years, accession numbers; native images shrunk to 64×64 (CT, MR) "
         "and 60×80 RGB (US).",
     ]
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace this run's section of the page, keeping the other's: the
+    embedded and the production-like benchmarks each own one."""
+    begin, end = f"<!-- bench:{name} begin -->", f"<!-- bench:{name} end -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    current = path.read_text() if path.exists() else ""
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        updated = head + block + ("\n" + tail if tail else "")
+    elif current:
+        updated = current.rstrip("\n") + "\n\n" + block
+    else:
+        updated = block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(updated)
 
 
 def markdown(
@@ -265,19 +283,17 @@ stable figures.
   `TCP_NODELAY=1`, as does Orthanc (both are dcmtk; without it every
   C-STORE waits about 40 ms for a delayed ACK).
 
-## Not covered yet
-
-- The production-like set-up (PostgreSQL, Redis, several web processes)
-  and 100,000 instances (issue 6): `--database-url` and the shape options
-  (`--patients`, `--studies-per-patient`, `--series-per-study`,
-  `--instances-per-series`) are there, the run and Orthanc's PostgreSQL
-  index are not.
-
 ## Reproduce
 
     make bench                              # 10,000 instances, both servers
     make bench BENCH_ARGS="--quick"         # 1,000 instances, a few minutes
     make bench BENCH_ARGS="--help"          # shape, batch size, servers, output
+    make bench-production                   # PostgreSQL, Redis, 100,000 instances
+    make bench-production BENCH_ARGS="--instances 5000"   # the same, small
+
+The production-like set-up and how cost grows with the number of
+instances are in their own section below, written by `make
+bench-production`; each run rewrites only its own section.
 
 The dataset is generated once into `$TMPDIR/pacsweb-bench/` and reused when
 the shape matches. The last run took {minutes} minutes. Raw figures are kept

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from celery import Celery
 from pynetdicom import AE
+from redis.exceptions import RedisError
 
 from bench.client import SCU_AE_TITLE, Target
 from bench.procs import (
@@ -31,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+# Debian's orthanc-postgresql; only the index plugin is used (files stay on
+# disk, as pacsweb's do).
+ORTHANC_POSTGRESQL_INDEX = Path(
+    "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"
+)
 ORTHANC_AE_TITLE = "ORTHANC"
 PACSWEB_AE_TITLE = "PACSWEB"
 ADMIN_USERNAME = "admin"  # what `manage.py ensure_admin` creates
@@ -69,12 +76,25 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class OrthancIndex:
+    """Orthanc's index in PostgreSQL (the orthanc-postgresql plugin)."""
+
+    url: str  # postgres://user@host:port/database
+    connections: int  # the plugin's IndexConnectionsCount
+
+
 @contextmanager
-def orthanc(work: Path) -> Iterator[Running]:
+def orthanc(work: Path, index: OrthancIndex | None = None) -> Iterator[Running]:
     if not ORTHANC_BINARY.exists() or not ORTHANC_DICOMWEB_PLUGIN.exists():
         raise StartError(
             f"Orthanc needs {ORTHANC_BINARY} and {ORTHANC_DICOMWEB_PLUGIN} "
             "(Debian packages orthanc and orthanc-dicomweb)"
+        )
+    if index is not None and not ORTHANC_POSTGRESQL_INDEX.exists():
+        raise StartError(
+            f"Orthanc's PostgreSQL index needs {ORTHANC_POSTGRESQL_INDEX} "
+            "(Debian package orthanc-postgresql)"
         )
     work.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), free_port()
@@ -100,6 +120,8 @@ def orthanc(work: Path) -> Iterator[Running]:
         "Plugins": [str(ORTHANC_DICOMWEB_PLUGIN)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
     }
+    if index is not None:
+        config.update(orthanc_index_config(index))
     # TCP_NODELAY=1: Orthanc's DICOM side is dcmtk, which otherwise leaves
     # Nagle's algorithm on and stalls each C-STORE response by ~40 ms.
     config_path = work / "orthanc.json"
@@ -121,16 +143,57 @@ def orthanc(work: Path) -> Iterator[Running]:
         target = Target(
             "Orthanc", base + "/dicom-web", LOOPBACK, dicom_port, ORTHANC_AE_TITLE
         )
+        versions = {
+            "Orthanc": system.get("Version", "?"),
+            "Orthanc DICOMweb plugin": plugin.get("Version", "?"),
+        }
+        if index is not None:
+            versions["Orthanc PostgreSQL index plugin"] = _orthanc_index_version(
+                base, system
+            )
         yield Running(
             target,
-            versions={
-                "Orthanc": system.get("Version", "?"),
-                "Orthanc DICOMweb plugin": plugin.get("Version", "?"),
-            },
+            versions=versions,
             direct_fill=lambda paths: _orthanc_rest_fill(base, paths),
         )
     finally:
         child.stop()
+
+
+def orthanc_index_config(index: OrthancIndex) -> dict[str, object]:
+    return {
+        "Plugins": [str(ORTHANC_DICOMWEB_PLUGIN), str(ORTHANC_POSTGRESQL_INDEX)],
+        "PostgreSQL": {
+            "EnableIndex": True,
+            "EnableStorage": False,
+            "ConnectionUri": index.url,
+            "IndexConnectionsCount": index.connections,
+            # One Orthanc per database here; the lock would only guard
+            # against a second one.
+            "Lock": True,
+        },
+    }
+
+
+def _orthanc_index_version(base: str, system: dict) -> str:
+    # /system names the index back-end's schema; the plugin its version.
+    try:
+        plugin = requests.get(base + "/plugins/postgresql-index", timeout=5).json()
+    except (requests.RequestException, ValueError):
+        plugin = {}
+    schema = system.get("DatabaseVersion", "?")
+    return f"{plugin.get('Version', '?')} (index schema {schema})"
+
+
+@dataclass(frozen=True)
+class Production:
+    """The production-like topology of docs/deployment.md: PostgreSQL, a
+    Redis broker with a `celery worker`, gunicorn with its config file and
+    several workers, PACSWEB_PRODUCTION=1."""
+
+    database_url: str
+    broker_url: str
+    celery_concurrency: int
 
 
 @contextmanager
@@ -140,9 +203,12 @@ def pacsweb(
     threads: int,
     database_url: str = "",
     checkout: Path = REPO,
+    production: Production | None = None,
 ) -> Iterator[Running]:
     """Start pacsweb as `make run` does: migrate, then gunicorn on
-    pacsweb.wsgi and `manage.py dicom_listener`, sharing one PACSWEB_VAR_DIR."""
+    pacsweb.wsgi and `manage.py dicom_listener`, sharing one PACSWEB_VAR_DIR.
+    With `production`, as docs/deployment.md runs it instead (and a
+    `celery worker` beside them)."""
     work.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), free_port()
     env = environ(
@@ -161,6 +227,8 @@ def pacsweb(
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url
+    if production is not None:
+        env.update(production_environment(production, workers, threads))
 
     python = sys.executable
     run_checked(
@@ -169,25 +237,41 @@ def pacsweb(
         env,
         checkout,
     )
+    if production is not None:
+        # Production refuses unknown calling AEs; the benchmark's SCU is
+        # registered as Orthanc's configuration lists it. Static files are
+        # collected as docs/deployment.md does before starting gunicorn.
+        run_checked(
+            [python, "manage.py", "remote_ae", "add", SCU_AE_TITLE, LOOPBACK,
+             "104", "--ops", "store", "--no-move-destination"],
+            work / "remote_ae.log", env, checkout,
+        )  # fmt: skip
+        run_checked(
+            [python, "manage.py", "collectstatic", "--noinput"],
+            work / "collectstatic.log", env, checkout,
+        )  # fmt: skip
     # Kept for the viewer pages, which sign in with a session, not a token.
     admin_password = secrets.token_urlsafe(18)
     authorization = _bearer_token(env, work, checkout, admin_password)
-    web = Child(
-        "pacsweb gunicorn",
-        [
+    if production is None:
+        web_argv = [
             python, "-m", "gunicorn", "pacsweb.wsgi:application",
             "--bind", f"{LOOPBACK}:{http_port}",
             "--workers", str(workers), "--threads", str(threads),
             "--timeout", "600",
-        ],
-        work / "gunicorn.log",
-        env=env,
-        cwd=checkout,
-    )  # fmt: skip
+        ]  # fmt: skip
+    else:
+        # The config file of the production image; it reads the address
+        # and the worker counts from the environment set above.
+        web_argv = [python, "-m", "gunicorn", "--config", "pacsweb/gunicorn.conf.py"]
+    web = Child("pacsweb gunicorn", web_argv, work / "gunicorn.log", env, checkout)
     listener: Child | None = None
+    worker: Child | None = None
     try:
         base = f"http://{LOOPBACK}:{http_port}"
         wait_until(web, lambda: _http_ok(base + "/healthz"), "/healthz")
+        if production is not None:
+            worker = _celery_worker(work, env, checkout, production)
         listener = Child(
             "pacsweb dicom_listener",
             [python, "manage.py", "dicom_listener"],
@@ -228,7 +312,57 @@ def pacsweb(
     finally:
         if listener is not None:
             listener.stop()
+        if worker is not None:
+            worker.stop()
         web.stop()
+
+
+CELERY_QUEUES = "celery,ingest,dimse,thumbnails"  # docs/deployment.md
+
+
+def production_environment(
+    production: Production, workers: int, threads: int
+) -> dict[str, str]:
+    return {
+        "DATABASE_URL": production.database_url,
+        "CELERY_BROKER_URL": production.broker_url,
+        # Keep connections between requests, as a deployment would.
+        "DATABASE_CONN_MAX_AGE": "60",
+        "PACSWEB_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "PACSWEB_HTTP_WORKERS": str(workers),
+        "PACSWEB_HTTP_THREADS": str(threads),
+    }
+
+
+def _celery_worker(
+    work: Path, env: dict[str, str], checkout: Path, production: Production
+) -> Child:
+    hostname = f"bench-{secrets.token_hex(3)}@{LOOPBACK}"
+    worker = Child(
+        "pacsweb celery worker",
+        [sys.executable, "-m", "celery", "-A", "pacsweb", "worker",
+         "--queues", CELERY_QUEUES, "--hostname", hostname,
+         "--concurrency", str(production.celery_concurrency),
+         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        work / "celery.log", env, checkout, group=True,
+    )  # fmt: skip
+    app = Celery(broker=production.broker_url)
+
+    def answers() -> bool:
+        try:
+            return bool(app.control.ping([hostname], timeout=1.0))
+        except RedisError:
+            return False
+
+    try:
+        wait_until(worker, answers, "ping")
+    except BaseException:
+        worker.stop()
+        raise
+    finally:
+        app.close()
+    return worker
 
 
 def _bearer_token(

@@ -24,14 +24,14 @@ import base64
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableSequence
 from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
-from pydicom.valuerep import PersonName
+from pydicom.valuerep import AMBIGUOUS_VR, PersonName
 
 BULK_MARKER = "\x00"
 # BULK_MARKER as it appears inside json.dumps() output.
@@ -42,6 +42,8 @@ PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 INTEGER_VRS = frozenset({"US", "SS", "UL", "SL", "SV", "UV"})
 FLOAT_VRS = frozenset({"FL", "FD"})
 MAX_SAFE_INTEGER = 2**53
+SPECIFIC_CHARACTER_SET = 0x00080005
+_CONVERT_IN_DATASET = frozenset({"SQ", *AMBIGUOUS_VR})
 _JSON_NUMBER = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$")
 
 JsonDict = dict[str, Any]
@@ -66,12 +68,16 @@ def dumps(value: Any) -> str:
 
 def _dataset(ds: Dataset, bulk_prefix: str, inline_max: int, path: str) -> JsonDict:
     out: JsonDict = {}
+    # The character set the header was read with; None (every element
+    # through ds[tag]) for items of sequences, which inherit theirs, and for
+    # datasets made in memory.
+    encoding = (ds.original_character_set or None) if path == "" else None
     for tag in sorted(ds.keys()):
         if _skipped(tag):
             continue
         key = f"{tag:08X}"
         try:
-            elem = ds[tag]
+            elem = _converted(ds, tag, encoding)
             out[key] = _element(elem, ds, bulk_prefix, inline_max, path + key)
         except Exception:
             # A value pydicom cannot interpret (bad VR, wrong length) is
@@ -80,6 +86,35 @@ def _dataset(ds: Dataset, bulk_prefix: str, inline_max: int, path: str) -> JsonD
                 "UN", _raw_bytes(ds, tag), bulk_prefix, inline_max, path + key, False
             )
     return out
+
+
+def _converted(
+    ds: Dataset, tag: BaseTag, encoding: str | MutableSequence[str] | None
+) -> DataElement:
+    """The element at `tag`, its value converted from the bytes read.
+
+    `ds[tag]` converts too, but also stores the result back into the
+    dataset and looks it up again several times, which is most of the cost
+    of a header read once at ingest. Plain elements of the top level are
+    converted here by the same pydicom function, without that; sequences
+    (whose items need the pixel representation passed down), ambiguous VRs,
+    Specific Character Set itself and values not read yet go through
+    `ds[tag]`.
+    """
+    raw = ds.get_item(tag)
+    if (
+        encoding is None
+        or not isinstance(raw, RawDataElement)
+        or raw.value is None
+        or raw.VR in _CONVERT_IN_DATASET
+        or tag == SPECIFIC_CHARACTER_SET
+    ):
+        return ds[tag]
+    elem = convert_raw_data_element(raw, encoding=encoding, ds=ds)
+    if elem.VR in _CONVERT_IN_DATASET:
+        # Implicit VR: the dictionary said SQ or an ambiguous VR.
+        return ds[tag]
+    return elem
 
 
 def _skipped(tag: BaseTag) -> bool:

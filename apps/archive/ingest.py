@@ -1,42 +1,51 @@
-"""The one ingest path: every way into the archive ends in `ingest_file`.
+"""The one ingest path: every way into the archive ends here.
 
 STOW-RS, C-STORE, the import command, uploads and retrieves all spool the
-bytes they receive to a temporary file in the store and hand it here. This
-function parses the header, validates identity, makes the file durable at
-its final path, then commits the rows in one transaction. Success is only
-reported once both are durable; if the database step fails the file goes.
+bytes they receive to a temporary file in the store and hand it over, one
+file to `ingest_file` or a request's files to `ingest_files`. Each file is
+parsed, its identity validated, and made durable at its final path; then
+its rows are committed. Success is only reported once both are durable; if
+the database step fails the file goes.
+
+`ingest_files` commits the rows of up to GROUP_SIZE files in one
+transaction, each in a savepoint of its own: one durable commit, and one
+counter update per series, instead of one of each per instance, while a
+file that fails still fails alone (docs/architecture.md, "Ingest").
 """
 
 import errno
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    transaction,
+)
 from pydicom.dataset import Dataset
 
-from apps.archive import dicomjson, levels, rules, signals, storage
-from apps.archive.models import (
-    Collection,
-    Instance,
-    Patient,
-    Series,
-    Study,
-    StudyModality,
-)
+from apps.archive import dicomjson, rows, rules, signals, storage
+from apps.archive.models import Instance, Series, Study
 from apps.archive.parse import ParsedFile, ParseError, read_header
 from apps.archive.status import Status
-from apps.archive.text import fold, normalize_date, normalize_time
 
 logger = logging.getLogger(__name__)
 
 # PS3.5 9.1: components of digits without leading zeros, 64 characters at most.
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+
+# Files whose rows share one transaction. Bounds how long a group holds the
+# database's write lock (SQLite has one for the whole database) and how
+# many parsed headers are held in memory at once.
+GROUP_SIZE = 50
 
 
 class Outcome(Enum):
@@ -91,6 +100,16 @@ def is_valid_uid(value: str) -> bool:
     return 0 < len(value) <= 64 and UID_RE.match(value) is not None
 
 
+@dataclass(frozen=True)
+class _Options:
+    source_ae: str
+    expected_study_uid: str | None
+    collection_ids: list[int]
+    policy: str
+    # The sender's collections (None = unrestricted), see ingest_file.
+    reach: list[int] | None
+
+
 def ingest_file(
     path: Path,
     *,
@@ -112,43 +131,98 @@ def ingest_file(
     copied first and left untouched. Either way, nothing is left behind in
     the receiving area when this returns or raises.
     """
+    options = _options(
+        source_ae_title, expected_study_uid, collection_ids, duplicate_policy, reach
+    )
     temp_path = path if owned else storage.copy_to_temp(path)
     try:
-        return _ingest(
-            temp_path,
-            source_ae_title=source_ae_title,
-            expected_study_uid=expected_study_uid,
-            collection_ids=list(collection_ids),
-            policy=duplicate_policy or settings.PACSWEB_DUPLICATE_POLICY,
-            reach=reach,
-        )
+        return _finish(_prepare(temp_path, options))
     finally:
         temp_path.unlink(missing_ok=True)
 
 
-def _ingest(
-    temp_path: Path,
+def ingest_files(
+    paths: Sequence[Path],
     *,
+    owned: bool = False,
+    source_ae_title: str = "",
+    expected_study_uid: str | None = None,
+    collection_ids: Iterable[int] = (),
+    duplicate_policy: str | None = None,
+    reach: list[int] | None = None,
+) -> list[IngestResult | IngestError]:
+    """Store several PS3.10 files, as ingest_file would store each.
+
+    The list holds, at each file's position, its IngestResult or the
+    IngestError that says why it was not stored. ArchiveUnavailable is
+    raised instead: the database is down and nothing more can be stored.
+    Files of earlier groups are then stored; the raising group's are not.
+    """
+    options = _options(
+        source_ae_title, expected_study_uid, collection_ids, duplicate_policy, reach
+    )
+    outcomes: list[IngestResult | IngestError | None] = [None] * len(paths)
+    try:
+        for start in range(0, len(paths), GROUP_SIZE):
+            group = list(enumerate(paths[start : start + GROUP_SIZE], start))
+            _ingest_group(group, owned, options, outcomes)
+    finally:
+        if owned:
+            for path in paths:
+                path.unlink(missing_ok=True)
+    # Every position was filled: a file not stored has its IngestError.
+    return cast(list[IngestResult | IngestError], outcomes)
+
+
+def _options(
     source_ae_title: str,
     expected_study_uid: str | None,
-    collection_ids: list[int],
-    policy: str,
-    reach: list[int] | None = None,
-) -> IngestResult:
+    collection_ids: Iterable[int],
+    duplicate_policy: str | None,
+    reach: list[int] | None,
+) -> _Options:
+    return _Options(
+        source_ae_title,
+        expected_study_uid,
+        list(collection_ids),
+        duplicate_policy or settings.PACSWEB_DUPLICATE_POLICY,
+        reach,
+    )
+
+
+@dataclass(frozen=True)
+class _Received:
+    """A received instance, parsed and durable at its final path."""
+
+    dataset: Dataset
+    parsed: ParsedFile
+    identity: Identity
+    instance_json: dict
+    relative: str
+    size: int
+    digest: str
+    options: _Options
+
+
+def _prepare(temp_path: Path, options: _Options) -> _Received:
+    """Parse and check a received file, then make it durable in the store."""
     try:
         parsed = read_header(temp_path)
     except ParseError as exc:
         raise IngestError(exc.status, exc.reason) from None
     ds = parsed.dataset
     identity = _identity(ds)
-    if expected_study_uid is not None and identity.study_uid != expected_study_uid:
+    expected = options.expected_study_uid
+    if expected is not None and identity.study_uid != expected:
         raise IngestError(
             Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-            f"StudyInstanceUID {identity.study_uid} does not match the target study {expected_study_uid}",
+            f"StudyInstanceUID {identity.study_uid} does not match the target study {expected}",
             identity.sop_class_uid,
             identity.sop_uid,
         )
-    if reach is not None and _outside_reach(identity.study_uid, reach):
+    # Checked per file, not once per request: another sender may create
+    # the study meanwhile, and this one must not then add to it.
+    if options.reach is not None and _outside_reach(identity.study_uid, options.reach):
         raise IngestError(
             Status.NOT_AUTHORIZED,
             "the study exists and is outside the sender's collections",
@@ -191,28 +265,21 @@ def _ingest(
             identity.sop_class_uid,
             identity.sop_uid,
         ) from None
+    return _Received(
+        ds, parsed, identity, instance_json, relative, size, digest, options
+    )
 
-    replaced_path = None
+
+def _finish(received: _Received) -> IngestResult:
+    """Commit one placed instance's rows in a transaction of its own."""
+    identity = received.identity
     try:
-        outcome, instance_id, series_id, replaced_path = _commit_rows(
-            _Received(
-                ds,
-                parsed,
-                identity,
-                instance_json,
-                relative,
-                size,
-                digest,
-                source_ae_title,
-                collection_ids,
-                policy,
-            )
-        )
+        written = _commit_rows(received)
     except IngestError:
-        storage.remove(relative)
+        _discard(received.relative)
         raise
     except (OperationalError, InterfaceError):
-        storage.remove(relative)
+        _discard(received.relative)
         logger.exception(
             "database unavailable while storing %s; file removed", identity.sop_uid
         )
@@ -223,7 +290,7 @@ def _ingest(
             identity.sop_uid,
         ) from None
     except Exception:
-        storage.remove(relative)
+        _discard(received.relative)
         logger.exception("database step failed for %s; file removed", identity.sop_uid)
         raise IngestError(
             Status.PROCESSING_FAILURE,
@@ -231,21 +298,157 @@ def _ingest(
             identity.sop_class_uid,
             identity.sop_uid,
         ) from None
-    if outcome is Outcome.DUPLICATE:
+    _after_commit(received, written)
+    if written.outcome is not Outcome.DUPLICATE:
+        _announce([written.instance_id], written.series_id)
+    return IngestResult(written.outcome, identity, written.instance_id)
+
+
+def _after_commit(received: _Received, written: "_Written") -> None:
+    if written.outcome is Outcome.DUPLICATE:
+        _discard(received.relative)
+    if written.replaced_path:
+        _discard(written.replaced_path)
+
+
+def _discard(relative: str) -> None:
+    """Remove a file no row refers to; failing that, leave it to the sweep.
+
+    Whether the instance was stored is already decided: a file that cannot
+    be removed must not turn that answer into an error.
+    """
+    try:
         storage.remove(relative)
-    if replaced_path:
-        storage.remove(replaced_path)
-    if outcome is not Outcome.DUPLICATE:
+    except Exception:
+        logger.exception("could not remove %s; the storage sweep will", relative)
 
-        def announce() -> None:
-            signals.instance_stored.send(
-                sender=Instance, instance_id=instance_id, series_id=series_id
+
+def _announce(instance_ids: list[int], series_id: int) -> None:
+    def announce() -> None:
+        signals.instance_stored.send(
+            sender=Instance,
+            instance_id=instance_ids[-1],
+            instance_ids=instance_ids,
+            series_id=series_id,
+        )
+
+    # robust: a failing receiver (a thumbnail, say) is logged by Django
+    # and never turns a stored instance into a reported failure.
+    transaction.on_commit(announce, robust=True)
+
+
+def _ingest_group(
+    group: list[tuple[int, Path]],
+    owned: bool,
+    options: _Options,
+    outcomes: list[IngestResult | IngestError | None],
+) -> None:
+    placed: list[tuple[int, _Received]] = []
+    try:
+        for index, path in group:
+            temp_path = path if owned else storage.copy_to_temp(path)
+            try:
+                placed.append((index, _prepare(temp_path, options)))
+            except IngestError as exc:
+                outcomes[index] = exc
+            except (OperationalError, InterfaceError):
+                logger.exception("database unavailable while checking a file")
+                raise ArchiveUnavailable(
+                    Status.OUT_OF_RESOURCES,
+                    "the archive database is unavailable; try again later",
+                ) from None
+            except Exception:
+                logger.exception("could not prepare %s for ingest", path)
+                outcomes[index] = IngestError(
+                    Status.PROCESSING_FAILURE, "internal error; see the server log"
+                )
+            finally:
+                temp_path.unlink(missing_ok=True)
+        _commit_group(placed, outcomes)
+    except BaseException:
+        # Placed but never committed: no row names these files.
+        for index, received in placed:
+            if outcomes[index] is None:
+                _discard(received.relative)
+        raise
+
+
+def _commit_group(
+    placed: list[tuple[int, _Received]],
+    outcomes: list[IngestResult | IngestError | None],
+) -> None:
+    if not placed:
+        return
+    decided: dict[int, _Written | IngestError] = {}
+    alone: list[tuple[int, _Received]] = []
+    try:
+        with transaction.atomic():
+            group = _Group([received for _, received in placed])
+            for index, received in placed:
+                try:
+                    # A savepoint per instance: a failure rolls back its
+                    # own rows only, and the group goes on.
+                    with transaction.atomic():
+                        written = _write_rows(received, group)
+                except IngestError as exc:
+                    decided[index] = exc
+                    continue
+                except IntegrityError:
+                    # A concurrent ingest inserted this SOP instance: decided
+                    # on its own, after this commit, by the duplicate policy.
+                    alone.append((index, received))
+                    continue
+                except DatabaseError:
+                    raise
+                except Exception:
+                    # An overwrite, or an unexpected error: the one-by-one
+                    # path replaces, and maps and logs failures, as ever.
+                    alone.append((index, received))
+                    continue
+                group.add(received, written)
+                decided[index] = written
+            group.counts.apply()
+    except Exception as exc:
+        # The group's transaction failed as a whole (a deadlock between
+        # concurrent groups on PostgreSQL, a lost connection): nothing of
+        # it was committed, so each instance is tried alone.
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            logger.warning("grouped commit failed (%s); committing one by one", exc)
+        else:
+            logger.exception("grouped commit failed; committing one by one")
+        decided.clear()
+        alone = placed
+
+    # Outcomes first: from here on a committed file must never be taken
+    # for an uncommitted one (_ingest_group removes those) if a removal fails.
+    for index, received in placed:
+        outcome = decided.get(index)
+        if isinstance(outcome, IngestError):
+            outcomes[index] = outcome
+        elif outcome is not None:
+            outcomes[index] = IngestResult(
+                outcome.outcome, received.identity, outcome.instance_id
             )
-
-        # robust: a failing receiver (a thumbnail, say) is logged by Django
-        # and never turns a stored instance into a reported failure.
-        transaction.on_commit(announce, robust=True)
-    return IngestResult(outcome, identity, instance_id)
+    announced: dict[int, list[int]] = {}
+    for index, received in placed:
+        outcome = decided.get(index)
+        if isinstance(outcome, IngestError):
+            _discard(received.relative)
+        elif outcome is not None:
+            _after_commit(received, outcome)
+            if outcome.outcome is not Outcome.DUPLICATE:
+                # One announcement per series and group, naming all its
+                # instances: thumbnails work per series, forwarding per list.
+                announced.setdefault(outcome.series_id, []).append(outcome.instance_id)
+    for series_id, instance_ids in announced.items():
+        _announce(instance_ids, series_id)
+    for index, received in alone:
+        try:
+            outcomes[index] = _finish(received)
+        except IngestError as exc:
+            if exc.unavailable:
+                raise
+            outcomes[index] = exc
 
 
 def _outside_reach(study_uid: str, reach: list[int]) -> bool:
@@ -282,49 +485,84 @@ def _identity(ds: Dataset) -> Identity:
     )
 
 
-@dataclass(frozen=True)
-class _Received:
-    """What the database step needs of a received, placed instance."""
-
-    dataset: Dataset
-    parsed: ParsedFile
-    identity: Identity
-    instance_json: dict
-    relative: str
-    size: int
-    digest: str
-    source_ae: str
-    collection_ids: list[int]
-    policy: str
+@dataclass
+class _Written:
+    outcome: Outcome
+    instance_id: int
+    series_id: int
+    replaced_path: str | None = None
+    # None for a kept duplicate: no row was written.
+    placement: rows.Placement | None = None
 
 
-RowsWritten = tuple[Outcome, int, int, str | None]
+class _Overwrite(Exception):
+    """A duplicate to replace, which a group leaves to the one-by-one path."""
 
 
-def _commit_rows(received: _Received) -> RowsWritten:
+class _Group:
+    """What the instances of one grouped transaction share."""
+
+    def __init__(self, received: list[_Received]) -> None:
+        # One query for every duplicate in the group; an instance inserted
+        # meanwhile by someone else fails on the unique constraint instead.
+        uids = [r.identity.sop_uid for r in received]
+        self.existing = {
+            instance.sop_instance_uid: instance
+            for instance in Instance.objects.select_related("series__study").filter(
+                sop_instance_uid__in=uids
+            )
+        }
+        self.placements: dict[str, rows.Placement] = {}
+        self.counts = rows.Counts()
+
+    def add(self, received: _Received, written: _Written) -> None:
+        placement = written.placement
+        if placement is None:
+            return
+        self.counts.add(placement)
+        self.placements[received.identity.series_uid] = rows.Placement(
+            placement.patient, placement.study, placement.series
+        )
+        # A second copy of this SOP instance later in the group is a duplicate.
+        self.existing[received.identity.sop_uid] = Instance(
+            pk=written.instance_id,
+            sop_instance_uid=received.identity.sop_uid,
+            series=placement.series,
+            storage_path=received.relative,
+        )
+
+
+def _commit_rows(received: _Received) -> "_Written":
     # One retry: a concurrent ingest of the same new SOP instance makes our
     # insert fail on the unique constraint; the second pass sees its row and
     # applies the duplicate policy to it.
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _write_rows(received)
+                written = _write_rows(received)
+                if written.placement is not None:
+                    counts = rows.Counts()
+                    counts.add(written.placement)
+                    counts.apply()
+                return written
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _write_rows(received: _Received) -> RowsWritten:
+def _write_rows(received: _Received, group: _Group | None = None) -> _Written:
+    """Write an instance's rows; counters are left to the caller (rows.Counts)."""
     ds, parsed, identity = received.dataset, received.parsed, received.identity
-    instance_json, relative = received.instance_json, received.relative
-    size, digest, source_ae = received.size, received.digest, received.source_ae
-    collection_ids, policy = received.collection_ids, received.policy
-    existing = (
-        Instance.objects.select_related("series__study")
-        .filter(sop_instance_uid=identity.sop_uid)
-        .first()
-    )
+    policy = received.options.policy
+    if group is not None:
+        existing = group.existing.get(identity.sop_uid)
+    else:
+        existing = (
+            Instance.objects.select_related("series__study")
+            .filter(sop_instance_uid=identity.sop_uid)
+            .first()
+        )
     replaced_path = None
     if existing is not None:
         if policy == "reject":
@@ -350,9 +588,46 @@ def _write_rows(received: _Received) -> RowsWritten:
                     identity.sop_class_uid,
                     identity.sop_uid,
                 )
-            return Outcome.DUPLICATE, existing.pk, existing.series_id, None
+            return _Written(Outcome.DUPLICATE, existing.pk, existing.series_id)
+        if group is not None:
+            # Replacing rewrites counters from a count of rows, which the
+            # group's pending increments would make wrong.
+            raise _Overwrite(identity.sop_uid)
         replaced_path = existing.storage_path
-        _delete_instance_rows(existing)
+        rows.delete_instance(existing)
+
+    placement = _place_rows(received, group)
+    instance = Instance.objects.create(
+        sop_instance_uid=identity.sop_uid,
+        series=placement.series,
+        sop_class_uid=identity.sop_class_uid,
+        file_size=received.size,
+        file_sha256=received.digest,
+        storage_path=received.relative,
+        metadata_json=dicomjson.dumps(received.instance_json),
+        source_ae_title=received.options.source_ae[:16],
+        **rows.instance_fields(ds, parsed),
+    )
+    outcome = Outcome.REPLACED if replaced_path else Outcome.STORED
+    return _Written(outcome, instance.pk, placement.series.pk, replaced_path, placement)
+
+
+def _place_rows(received: _Received, group: _Group | None) -> rows.Placement:
+    """The patient, study and series rows of an instance, found or created."""
+    ds, identity, instance_json = (
+        received.dataset,
+        received.identity,
+        received.instance_json,
+    )
+    source_ae = received.options.source_ae
+    cached = group.placements.get(identity.series_uid) if group else None
+    if cached is not None and cached.study.study_instance_uid == identity.study_uid:
+        return rows.Placement(
+            cached.patient,
+            cached.study,
+            cached.series,
+            collection_ids=received.options.collection_ids,
+        )
 
     # Most instances arrive into a series that already exists: one joined
     # lookup then replaces the three get_or_create round trips.
@@ -362,217 +637,33 @@ def _write_rows(received: _Received) -> RowsWritten:
         .first()
     )
     if known is not None and known.study.study_instance_uid == identity.study_uid:
-        series, study, patient = known, known.study, known.study.patient
-        study_created = series_created = False
-    else:
-        patient = _patient(ds, instance_json)
-        study, study_created = _study(ds, identity, patient, instance_json)
-        series, series_created = _series(ds, identity, study, instance_json, source_ae)
-
-    instance = Instance.objects.create(
-        sop_instance_uid=identity.sop_uid,
-        series=series,
-        sop_class_uid=identity.sop_class_uid,
-        instance_number=_int_or_none(ds.get("InstanceNumber")),
-        transfer_syntax_uid=parsed.transfer_syntax_uid,
-        number_of_frames=_number_of_frames(ds, parsed),
-        rows=_int_or_none(ds.get("Rows")),
-        columns=_int_or_none(ds.get("Columns")),
-        bits_allocated=_int_or_none(ds.get("BitsAllocated")),
-        bits_stored=_int_or_none(ds.get("BitsStored")),
-        samples_per_pixel=_int_or_none(ds.get("SamplesPerPixel")),
-        photometric_interpretation=_text(ds, "PhotometricInterpretation")[:16],
-        content_date=normalize_date(_text(ds, "ContentDate")),
-        content_time=normalize_time(_text(ds, "ContentTime")),
-        pixel_data_offset=parsed.pixel_data.value_offset
-        if parsed.pixel_data and parsed.pixel_data.value_offset >= 0
-        else None,
-        pixel_data_length=parsed.pixel_data.length if parsed.pixel_data else None,
-        file_size=size,
-        file_sha256=digest,
-        storage_path=relative,
-        metadata_json=dicomjson.dumps(instance_json),
-        source_ae_title=source_ae[:16],
-    )
-
-    # Counters and ModalitiesInStudy are maintained here, under the row
-    # lock the UPDATE takes, so queries never aggregate per request.
-    Series.objects.filter(pk=series.pk).update(
-        number_of_instances=F("number_of_instances") + 1
-    )
-    study_updates = {"number_of_instances": F("number_of_instances") + 1}
-    if series_created:
-        study_updates["number_of_series"] = F("number_of_series") + 1
-    Study.objects.filter(pk=study.pk).update(**study_updates)
-    if study_created:
-        Patient.objects.filter(pk=patient.pk).update(
-            number_of_studies=F("number_of_studies") + 1
+        return rows.Placement(
+            known.study.patient,
+            known.study,
+            known,
+            collection_ids=received.options.collection_ids,
         )
-    if series_created and series.modality:
-        _add_modality(study, series.modality)
-    if series_created:
-        collection_ids = collection_ids + rules.collections_for(
-            source_ae, series.institution_name, patient.issuer_of_patient_id
+
+    patient, _ = rows.patient(ds, instance_json)
+    study, study_created = rows.study(ds, identity.study_uid, patient, instance_json)
+    try:
+        series, series_created = rows.series(
+            ds, identity.series_uid, study, instance_json, source_ae
         )
-    if collection_ids:
-        study.collections.add(*Collection.objects.filter(pk__in=collection_ids))
-
-    outcome = Outcome.REPLACED if replaced_path else Outcome.STORED
-    return outcome, instance.pk, series.pk, replaced_path
-
-
-def _patient(ds: Dataset, instance_json: dict) -> Patient:
-    name = _person_name(ds, "PatientName")
-    patient, _ = Patient.objects.get_or_create(
-        patient_id=_text(ds, "PatientID")[:64],
-        issuer_of_patient_id=_text(ds, "IssuerOfPatientID")[:64],
-        defaults={
-            "patient_name": name,
-            "patient_name_norm": fold(name),
-            "patient_birth_date": normalize_date(_text(ds, "PatientBirthDate")),
-            "patient_sex": _text(ds, "PatientSex")[:16],
-            "attributes_json": dicomjson.dumps(
-                levels.subset(instance_json, levels.PATIENT_TAGS)
-            ),
-        },
-    )
-    return patient
-
-
-def _study(
-    ds: Dataset, identity: Identity, patient: Patient, instance_json: dict
-) -> tuple[Study, bool]:
-    referring = _person_name(ds, "ReferringPhysicianName")
-    return Study.objects.get_or_create(
-        study_instance_uid=identity.study_uid,
-        defaults={
-            "patient": patient,
-            "study_date": normalize_date(_text(ds, "StudyDate")),
-            "study_time": normalize_time(_text(ds, "StudyTime")),
-            "accession_number": _text(ds, "AccessionNumber")[:64],
-            "study_id": _text(ds, "StudyID")[:16],
-            "study_description": _text(ds, "StudyDescription")[:64],
-            "referring_physician_name": referring,
-            "referring_physician_name_norm": fold(referring),
-            "attributes_json": dicomjson.dumps(
-                levels.subset(instance_json, levels.STUDY_TAGS)
-            ),
-        },
-    )
-
-
-def _series(
-    ds: Dataset, identity: Identity, study: Study, instance_json: dict, source_ae: str
-) -> tuple[Series, bool]:
-    series, created = Series.objects.get_or_create(
-        series_instance_uid=identity.series_uid,
-        defaults={
-            "study": study,
-            "modality": _text(ds, "Modality")[:16],
-            "series_number": _int_or_none(ds.get("SeriesNumber")),
-            "series_description": _text(ds, "SeriesDescription")[:64],
-            "body_part_examined": _text(ds, "BodyPartExamined")[:16],
-            "performed_procedure_step_start_date": normalize_date(
-                _text(ds, "PerformedProcedureStepStartDate")
-            ),
-            "performed_procedure_step_start_time": normalize_time(
-                _text(ds, "PerformedProcedureStepStartTime")
-            ),
-            "station_name": _text(ds, "StationName")[:16],
-            "institution_name": _text(ds, "InstitutionName")[:64],
-            "source_ae_title": source_ae[:16],
-            "attributes_json": dicomjson.dumps(
-                levels.subset(instance_json, levels.SERIES_TAGS)
-            ),
-        },
-    )
-    if series.study_id != study.pk:
+    except rows.SeriesElsewhere:
         raise IngestError(
             Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
             f"SeriesInstanceUID {identity.series_uid} already belongs to another study",
             identity.sop_class_uid,
             identity.sop_uid,
+        ) from None
+    collection_ids = received.options.collection_ids
+    if series_created:
+        if series.modality:
+            rows.add_modality(study, series.modality)
+        collection_ids = collection_ids + rules.collections_for(
+            source_ae, series.institution_name, patient.issuer_of_patient_id
         )
-    return series, created
-
-
-def _add_modality(study: Study, modality: str) -> None:
-    StudyModality.objects.get_or_create(study=study, modality=modality)
-    # Lock the study row while the joined string is rebuilt, so two series
-    # of new modalities arriving together cannot each write a stale list.
-    locked = Study.objects.select_for_update().get(pk=study.pk)
-    modalities = sorted(
-        StudyModality.objects.filter(study=locked).values_list("modality", flat=True)
+    return rows.Placement(
+        patient, study, series, study_created, series_created, collection_ids
     )
-    Study.objects.filter(pk=study.pk).update(modalities_in_study="\\".join(modalities))
-
-
-def _delete_instance_rows(instance: Instance) -> None:
-    """Remove an instance's rows and correct the counters (its file stays)."""
-    series = instance.series
-    study = series.study
-    instance.delete()
-    remaining = Instance.objects.filter(series=series).count()
-    if remaining:
-        Series.objects.filter(pk=series.pk).update(number_of_instances=remaining)
-        Study.objects.filter(pk=study.pk).update(
-            number_of_instances=F("number_of_instances") - 1
-        )
-        return
-    series.delete()
-    Study.objects.filter(pk=study.pk).update(
-        number_of_instances=F("number_of_instances") - 1,
-        number_of_series=F("number_of_series") - 1,
-    )
-    if (
-        series.modality
-        and not Series.objects.filter(study=study, modality=series.modality).exists()
-    ):
-        StudyModality.objects.filter(study=study, modality=series.modality).delete()
-        modalities = sorted(
-            StudyModality.objects.filter(study=study).values_list("modality", flat=True)
-        )
-        Study.objects.filter(pk=study.pk).update(
-            modalities_in_study="\\".join(modalities)
-        )
-
-
-def _text(ds: Dataset, keyword: str) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:
-        return ""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    if not isinstance(value, str) and hasattr(value, "__iter__"):
-        value = "\\".join(str(v) for v in value)
-    return str(value).replace("\x00", "").strip()
-
-
-def _person_name(ds: Dataset, keyword: str) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:
-        return ""
-    if value is None:
-        return ""
-    # The decoded form of all component groups, "Alphabetic=Ideographic=Phonetic".
-    components = getattr(value, "components", None)
-    text = "=".join(components) if components else str(value)
-    return text.replace("\x00", "").strip()[:324]
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _number_of_frames(ds: Dataset, parsed) -> int:
-    if parsed.pixel_data is None:
-        return 0
-    frames = _int_or_none(ds.get("NumberOfFrames"))
-    return frames if frames and frames > 0 else 1

@@ -6,9 +6,11 @@ instances (thumbnails, forwarding) connect here instead.
 
 from django.dispatch import Signal
 
-# Sent once an instance's rows are committed (stored or replaced, not a
-# kept duplicate), with `instance_id` and `series_id`. Sent from transaction.on_commit, so
-# receivers see the committed rows and may enqueue tasks that read them.
+# Sent once instances' rows are committed (stored or replaced, not a kept
+# duplicate), with `series_id`, `instance_ids` (the instances of that series
+# committed together: one, or several from ingest_files) and `instance_id`
+# (the last of them). Sent from transaction.on_commit, so receivers see the
+# committed rows and may enqueue tasks that read them.
 instance_stored = Signal()
 
 # Sent once a delete has committed and its files are gone, with

@@ -4,8 +4,9 @@ The body is read as a stream and every part is spooled to its own file in
 the store's receiving area before anything is ingested. A malformed body
 (wrong boundary, no closing boundary, too big) is therefore refused whole
 and leaves the archive as it was; once the body is known to be complete,
-each part goes through the one ingest path on its own, and a bad part
-becomes one entry of the FailedSOPSequence, never an error for the others.
+the parts go through the one ingest path together (their rows committed
+in groups, each part in a savepoint of its own), and a bad part becomes
+one entry of the FailedSOPSequence, never an error for the others.
 """
 
 import logging
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from apps.archive import dicomjson, storage
-from apps.archive.ingest import IngestError, IngestResult, ingest_file
+from apps.archive.ingest import IngestError, IngestResult, ingest_files
 from apps.archive.status import Status
 from apps.dicomweb import context, media
 from apps.dicomweb.errors import (
@@ -70,12 +71,9 @@ def store(request: HttpRequest, study: str | None = None) -> HttpResponse:
     reach = context.allowed_collections(request)
     collection_ids = list(reach or [])
     try:
-        outcomes = [
-            _store_part(index, part, study, collection_ids, reach)
-            for index, part in enumerate(parts, start=1)
-        ]
+        outcomes = _store_parts(parts, study, collection_ids, reach)
     finally:
-        # ingest_file removes the files it was given; these are the rest
+        # ingest_files removes the files it was given; these are the rest
         # (parts refused before ingest, or left by an unexpected error).
         for part in parts:
             part.path.unlink(missing_ok=True)
@@ -187,50 +185,49 @@ def _receive(read: Callable[[int], bytes], boundary: str) -> list[Part]:
     return parts
 
 
-def _store_part(
-    index: int,
-    part: Part,
+def _store_parts(
+    parts: list[Part],
     study: str | None,
     collection_ids: list[int],
     reach: list[int] | None,
-) -> PartOutcome:
-    refused = _refuse_before_ingest(part)
-    if refused:
-        return PartOutcome(
-            index, "", "", failure=Status.CANNOT_UNDERSTAND, reason=refused
-        )
-    try:
-        result: IngestResult = ingest_file(
-            part.path,
-            owned=True,
-            expected_study_uid=study,
-            collection_ids=collection_ids,
-            # A study outside the caller's collections is not theirs to
-            # add to (0x0124, apps/archive/ingest.py).
-            reach=reach,
-        )
-    except IngestError as exc:
-        if exc.unavailable:
-            # The archive, not this part, is the problem: the whole request
-            # is answered 503 (apps/dicomweb/errors.py) for a later retry.
-            raise
+) -> list[PartOutcome]:
+    outcomes: dict[int, PartOutcome] = {}
+    accepted: list[tuple[int, Part]] = []
+    for index, part in enumerate(parts, start=1):
+        refused = _refuse_before_ingest(part)
+        if refused:
+            outcomes[index] = PartOutcome(
+                index, "", "", failure=Status.CANNOT_UNDERSTAND, reason=refused
+            )
+        else:
+            accepted.append((index, part))
+
+    # The parts' rows are committed in groups, each part in a savepoint of
+    # its own: a bad part is one failure, never the others' (ingest_files).
+    # ArchiveUnavailable is not caught: the archive, not a part, is the
+    # problem, and the whole request is answered 503 (apps/dicomweb/errors.py).
+    results = ingest_files(
+        [part.path for _, part in accepted],
+        owned=True,
+        expected_study_uid=study,
+        collection_ids=collection_ids,
+        # A study outside the caller's collections is not theirs to add
+        # to (0x0124, apps/archive/ingest.py).
+        reach=reach,
+    )
+    for (index, _), result in zip(accepted, results, strict=True):
+        outcomes[index] = _part_outcome(index, result)
+    return [outcomes[index] for index in sorted(outcomes)]
+
+
+def _part_outcome(index: int, result: IngestResult | IngestError) -> PartOutcome:
+    if isinstance(result, IngestError):
         return PartOutcome(
             index,
-            exc.sop_class_uid,
-            exc.sop_instance_uid,
-            failure=exc.status,
-            reason=exc.reason,
-        )
-    except Exception:
-        # ingest_file maps what it expects; anything else is a bug, logged
-        # once, and must not cost the other parts their result.
-        logger.exception("STOW-RS part %s could not be stored", index)
-        return PartOutcome(
-            index,
-            "",
-            "",
-            failure=Status.PROCESSING_FAILURE,
-            reason="internal error; see the server log",
+            result.sop_class_uid,
+            result.sop_instance_uid,
+            failure=result.status,
+            reason=result.reason,
         )
     identity = result.identity
     # A duplicate kept under the "keep" policy is listed as stored: the

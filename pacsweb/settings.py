@@ -219,6 +219,9 @@ LOGGING = {
         # A thumbnail task runs after every ingest; Celery logs each success
         # at INFO. Failures still come through at ERROR.
         "celery.app.trace": {"level": "WARNING"},
+        # pylibjpeg-openjpeg logs each tile of each JPEG 2000 transcode at
+        # INFO; its errors still come through.
+        "openjpeg": {"level": "WARNING"},
     },
 }
 

@@ -1,5 +1,9 @@
+import functools
+from collections.abc import Callable
+
 from django.contrib import admin
-from django.urls import include, path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, include, path
 from oauth2_provider import urls as oauth2_urls
 
 from apps.accounts import audit, scopes
@@ -7,6 +11,27 @@ from apps.accounts.access import guard_patterns
 from pacsweb import api, health
 
 OAUTH_ENDPOINTS = {"authorize", "token", "revoke-token", "introspect"}
+
+
+def _without_nul(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    # django-oauth-toolkit looks a client_id or token up as given, and
+    # PostgreSQL refuses a NUL in text: a 500 instead of RFC 6749's 400.
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        values = [v for _, vs in request.GET.lists() for v in vs]
+        if request.content_type == "application/x-www-form-urlencoded":
+            values += [v for _, vs in request.POST.lists() for v in vs]
+        if any("\x00" in value for value in values):
+            return JsonResponse(
+                {
+                    "error": "invalid_request",
+                    "error_description": "a parameter holds a NUL character",
+                },
+                status=400,
+            )
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 def _api_scope(route: str) -> tuple[str, str]:
@@ -28,7 +53,13 @@ urlpatterns = [
         "o/",
         include(
             (
-                [p for p in oauth2_urls.base_urlpatterns if p.name in OAUTH_ENDPOINTS],
+                [
+                    URLPattern(
+                        p.pattern, _without_nul(p.callback), p.default_args, p.name
+                    )
+                    for p in oauth2_urls.base_urlpatterns
+                    if p.name in OAUTH_ENDPOINTS
+                ],
                 "oauth2_provider",
             )
         ),

@@ -187,3 +187,23 @@ def test_an_unknown_link_is_audited_as_denied(client):
         404,
         "unknown, expired or revoked link",
     )
+
+
+def test_a_nul_in_a_share_request_is_refused_before_the_database(
+    client, studies, clinician
+):
+    # PostgreSQL refuses NUL in text; both answered 500 there.
+    token = make_token(clinician, "read")
+
+    bad_uid = _create(client, token, study_uid="1.2\x00")
+    bad_note = client.post(
+        "/api/share-links",
+        {"study_uid": CT_STUDY, "hours": 2, "note": "Dr\x00Who"},
+        content_type="application/json",
+        **bearer(token),
+    )
+
+    assert bad_uid.status_code == 404
+    assert bad_note.status_code == 400
+    assert bad_note.json()["reason"] == "the note must not contain a NUL character"
+    assert ShareLink.objects.count() == 0

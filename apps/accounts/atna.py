@@ -11,6 +11,7 @@ and the message never disagree.
 
 import base64
 import os
+import re
 import socket
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, NamedTuple
@@ -157,7 +158,22 @@ def audit_message(event: "AuditEvent") -> bytes:
             event.query.encode("utf-8")
         ).decode("ascii")
 
+    # Names, IDs and reasons come from requests and stored files; XML 1.0
+    # has no way to write most control characters, and ElementTree would
+    # write them as they are, so that no repository could parse the message.
+    for element in root.iter():
+        element.attrib = {k: _xml_safe(v) for k, v in element.attrib.items()}
+        if element.text:
+            element.text = _xml_safe(element.text)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# Characters outside XML 1.0's Char production (section 2.2).
+_NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML_RE.sub("\ufffd", text)
 
 
 def _roles(action: str) -> tuple[list[Code], list[Code]]:

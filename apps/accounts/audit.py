@@ -93,9 +93,15 @@ def record(
             share_link_id = share_link_id or caller.share_link_id
         address = address or client_address(request)
         resource = resource or f"{request.method} {request.get_full_path()}"
-    uids = [uid for uid in dict.fromkeys(study_uids) if uid]
+    uids = [_storable(uid) for uid in dict.fromkeys(study_uids) if uid]
     if user is not None and not username:
         username = user.get_username()
+    # A NUL typed into a URL would make PostgreSQL refuse the row, and the
+    # event (often of an attack) would be lost; it is kept, marked instead.
+    username, application, ae_title = map(_storable, (username, application, ae_title))
+    resource, patient_id, query, detail = map(
+        _storable, (resource, patient_id, query, detail)
+    )
 
     event = AuditEvent.objects.create(
         action=action,
@@ -117,3 +123,7 @@ def record(
     if settings.PACSWEB_AUDIT_SYSLOG:
         syslog.forward(event)
     return event
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")

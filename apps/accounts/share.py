@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.accounts.models import ShareLink
+from apps.archive.ingest import is_valid_uid
 from apps.archive.models import Study
 
 
@@ -33,6 +34,11 @@ def create(
         raise ShareError(
             f"hours must be between 0 and {settings.PACSWEB_SHARE_MAX_HOURS}"
         )
+    if "\x00" in note:
+        # PostgreSQL refuses a NUL in text: a 400, not a 500.
+        raise ShareError("the note must not contain a NUL character")
+    if not is_valid_uid(study_uid):
+        raise LookupError(study_uid)
     studies = Study.objects.filter(study_instance_uid=study_uid)
     if collections is not None:
         studies = studies.filter(collections__in=collections)

@@ -200,6 +200,10 @@ def parse_value(key: Key, raw: str, *, fuzzy: bool = False) -> Filter:
     """One key's value, as given in a QIDO parameter or a C-FIND element."""
     name = key.keyword
     value = raw.strip()
+    if "\x00" in value:
+        # No VR's character repertoire has NUL (PS3.5 6.1.2), and
+        # PostgreSQL refuses it in a text parameter: an error, not a 500.
+        raise QueryError(name, "must not contain a NUL character")
     if value in ("", "*"):
         return Filter(key, Match.UNIVERSAL)
 

@@ -9,6 +9,7 @@ an unexpected exception is logged once and answered 500 without a trace.
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -61,17 +62,25 @@ class RequestTimeout(DicomWebError):
     status = HTTPStatus.REQUEST_TIMEOUT
 
 
+# Control characters that str.split() does not take for white space; a
+# reason may quote them from the request, and gunicorn refuses a header
+# that holds one (the client would get its bare 500 instead of the reason).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def warning_text(text: str) -> str:
+    """`text` as the quoted text of a Warning header value (PS3.18 8.4.2)."""
+    # Header values must be latin-1 on one line; the JSON body carries the
+    # full text (decoder messages, for one, span several lines).
+    one_line = _CONTROL_RE.sub("?", " ".join(text.split()))
+    return one_line.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+
+
 def error_response(status: int, reason: str) -> HttpResponse:
     response = JsonResponse(
         {"status": int(status), "reason": reason}, status=int(status)
     )
-    # Header values must be latin-1 on one line; the JSON body carries the
-    # full text (decoder messages, for one, span several lines).
-    one_line = " ".join(reason.split())
-    header_text = (
-        one_line.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
-    )
-    response["Warning"] = f'299 pacsweb "{header_text[:200]}"'
+    response["Warning"] = f'299 pacsweb "{warning_text(reason)[:200]}"'
     return response
 
 

@@ -61,6 +61,12 @@ def _search(
     series_uid: str | None = None,
 ) -> HttpResponse:
     media_type = negotiate(context.accept(request) or "")
+    # UIDs in the path are checked as WADO-RS checks them: a bad one is a
+    # 400 (and never reaches PostgreSQL, which refuses a NUL in text).
+    if study_uid is not None:
+        context.check_uid("study", study_uid)
+    if series_uid is not None:
+        context.check_uid("series", series_uid)
     # `accept` chooses the media type, it does not match attributes.
     params = [
         (name, value)

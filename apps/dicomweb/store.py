@@ -29,6 +29,7 @@ from apps.dicomweb.errors import (
     RequestTimeout,
     UnsupportedMediaType,
     handle_errors,
+    warning_text,
 )
 from apps.dicomweb.multipart import MultipartError, Part, iter_parts
 
@@ -325,7 +326,6 @@ def _warning(failed: list[PartOutcome]) -> str:
     """One Warning value per failed part (PS3.18 8.4.2), readable by people."""
     values = []
     for outcome in failed:
-        text = " ".join(f"part {outcome.index}: {outcome.reason}".split())
-        text = text.encode("latin-1", "replace").decode("latin-1").replace('"', "'")
+        text = warning_text(f"part {outcome.index}: {outcome.reason}")
         values.append(f'299 pacsweb "{text[:300]}"')
     return ", ".join(values)[:WARNING_HEADER_MAX]

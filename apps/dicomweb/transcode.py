@@ -89,12 +89,20 @@ def instance_as(handle: BinaryIO, target: str) -> bytes:
     """The whole stored file rewritten in `target` (see can_produce_instance)."""
     handle.seek(0)
     ds = pydicom.dcmread(handle)
+    # When a file's data set is not in the encoding its meta names (pydicom
+    # falls back to implicit VR when reading), elements stay raw, without
+    # a VR, until read; writing them in explicit VR would fail. Reading
+    # each one gives it its dictionary VR.
+    for _ in ds.iterall():
+        pass
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     target = UID(target)
     if not can_produce_instance(syntax, target):
         raise TranscodeError(f"{syntax.name} cannot be turned into {target.name} here")
     if syntax == ExplicitVRBigEndian:
         _swap_to_little_endian(ds, ds)
+        # The values are little endian now; encoders read the syntax.
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     elif syntax.is_compressed and "PixelData" in ds:
         _decompress(ds, syntax)
     if target in LOSSLESS_TARGETS and "PixelData" in ds:
@@ -171,12 +179,25 @@ def _decompress(ds: FileDataset, syntax: UID) -> None:
 
 
 def _compress(ds: FileDataset, target: UID) -> None:
+    if ds.get("SamplesPerPixel", 1) > 1 and ds.get("PlanarConfiguration") == 1:
+        # pydicom's RLE encoder reads native colour-by-plane samples as if
+        # they were interleaved and scrambles the image; interleave first.
+        _interleave(ds)
     try:
         ds.compress(target, generate_instance_uid=False)
     except Exception as exc:
         raise TranscodeError(
             f"the pixel data could not be encoded as {target.name}: {exc}"
         ) from None
+
+
+def _interleave(ds: FileDataset) -> None:
+    try:
+        samples = pixel_array(ds, raw=True)
+    except Exception as exc:
+        raise TranscodeError(f"the pixel data could not be read: {exc}") from None
+    ds.PixelData = little_endian_bytes(samples)
+    ds.PlanarConfiguration = 0
 
 
 def _swap_to_little_endian(ds: Dataset, top: Dataset) -> None:
@@ -208,11 +229,16 @@ def _pixel_swap_width(ds: Dataset, vr: str) -> int:
 
 def _encode(ds: FileDataset, *, implicit_vr: bool = False) -> bytes:
     buffer = io.BytesIO()
-    dcmwrite(
-        buffer,
-        ds,
-        implicit_vr=implicit_vr,
-        little_endian=True,
-        enforce_file_format=True,
-    )
+    try:
+        dcmwrite(
+            buffer,
+            ds,
+            implicit_vr=implicit_vr,
+            little_endian=True,
+            enforce_file_format=True,
+        )
+    except Exception as exc:
+        # A stored element pydicom cannot write in this encoding: the
+        # client can still have the file as stored (transfer-syntax=*).
+        raise TranscodeError(f"the instance could not be rewritten: {exc}") from None
     return buffer.getvalue()

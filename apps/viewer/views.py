@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.archive.ingest import is_valid_uid
 from apps.archive.models import Series, Study
 from apps.viewer.forms import StudySearchForm
 from apps.viewer.search import SORTS, BadCursor, study_page
@@ -86,6 +87,9 @@ def _sort_links(
 
 
 def _visible_study(request: HttpRequest, study_uid: str) -> Study:
+    if not is_valid_uid(study_uid):
+        # No such study can exist; PostgreSQL would refuse a NUL in the UID.
+        raise Http404("no such study")
     studies = Study.objects.select_related("patient")
     collections = allowed_collections(request)
     if collections is not None:

@@ -1,6 +1,6 @@
 """Retention (apps/archive/retention.py) and accounts housekeeping."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -22,8 +22,11 @@ pytestmark = pytest.mark.django_db
 TODAY = date(2026, 12, 4)
 
 
-def make_study(tmp_path, n: int, study_date: str, collections=()) -> str:
-    """A CT_small copy as its own study, examined on `study_date`."""
+def make_study(
+    tmp_path, n: int, study_date: str, collections=(), received: str = "2000-01-01"
+) -> str:
+    """A CT_small copy as its own study, examined on `study_date` and first
+    received on `received` (retention counts from the later of the two)."""
     study_uid = f"1.2.826.0.1.3680043.8.498.7100.{n}"
     path = variant(
         tmp_path,
@@ -35,6 +38,9 @@ def make_study(tmp_path, n: int, study_date: str, collections=()) -> str:
         PatientID=f"RET{n}",
     )
     ingest_file(path, collection_ids=[c.pk for c in collections])
+    Study.objects.filter(study_instance_uid=study_uid).update(
+        created_at=timezone.make_aware(datetime.fromisoformat(received))
+    )
     return study_uid
 
 
@@ -106,15 +112,55 @@ def test_studies_in_no_collection_follow_the_global_setting(tmp_path, settings):
 
 
 def test_without_a_study_date_the_period_runs_from_first_reception(tmp_path, teaching):
-    undated = make_study(tmp_path, 1, "", [teaching])
-    fresh = make_study(tmp_path, 2, "", [teaching])
-    Study.objects.filter(study_instance_uid=undated).update(
-        created_at=timezone.now() - timedelta(days=400)
-    )
+    undated = make_study(tmp_path, 1, "", [teaching], received="2025-06-01")
+    fresh = make_study(tmp_path, 2, "", [teaching], received="2026-06-01")
 
-    retention.expire(apply=True, today=timezone.localdate())
+    retention.expire(apply=True, today=TODAY)
 
+    assert undated not in remaining()
     assert remaining() == {fresh}
+
+
+def test_an_old_study_date_does_not_delete_a_study_received_recently(
+    tmp_path, teaching
+):
+    # A migration from an old archive, or a modality whose clock said 1900:
+    # the period counts from the later of the Study Date and first reception.
+    migrated = make_study(tmp_path, 1, "20040119", [teaching], received="2026-11-01")
+    bogus = make_study(tmp_path, 2, "19000101", [teaching], received="2026-12-04")
+    long_held = make_study(tmp_path, 3, "20040119", [teaching], received="2010-01-01")
+
+    retention.expire(apply=True, today=TODAY)
+
+    assert remaining() == {migrated, bogus}
+    assert long_held not in remaining()
+
+
+def test_a_hold_added_after_the_study_was_read_still_saves_it(
+    tmp_path, teaching, legal_hold, monkeypatch
+):
+    held = make_study(tmp_path, 1, "20200101", [teaching])
+    other = make_study(tmp_path, 2, "20200102", [teaching])
+    real_delete = retention.deletion.delete
+
+    def hold_first_then_delete(study_uid, **kwargs):
+        # The hold lands between retention's read and its delete.
+        if study_uid == held:
+            Study.objects.get(study_instance_uid=held).collections.add(legal_hold)
+        return real_delete(study_uid, **kwargs)
+
+    monkeypatch.setattr(retention.deletion, "delete", hold_first_then_delete)
+    result = retention.expire(apply=True, today=TODAY)
+
+    assert [uid for uid, _, _ in result.studies] == [other]
+    assert remaining() == {held}
+
+
+def test_a_collection_period_of_zero_days_is_refused():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="retention_days"):
+        Collection(name="oops", retention_days=0).full_clean()
 
 
 def test_a_run_stops_at_its_limit_and_the_next_goes_on(tmp_path, teaching, legal_hold):

@@ -7,6 +7,7 @@ leaves rows pointing at missing files; a crash between commit and unlink
 leaves orphan files, which storage.all_stored() lets a sweep find.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -36,11 +37,14 @@ def delete(
     *,
     collections: list[int] | None = None,
     study_uids: list[str] | None = None,
+    still_due: Callable[[Study], bool] | None = None,
 ) -> Deleted:
     """Delete a study, or one series of it, or one instance of that series.
 
     `collections` / `study_uids`: the caller's reach (None = unrestricted);
-    anything outside it is reported as not found.
+    anything outside it is reported as not found. `still_due` is asked
+    once the study row is locked (retention: is it still past its period,
+    or was it put on hold meanwhile?); False leaves it as it is.
     """
     if study_uids is not None and study_uid not in study_uids:
         raise NothingToDelete(study_uid)
@@ -53,7 +57,7 @@ def delete(
                 ).values("study_id")
             )
         study = studies.select_related("patient").first()
-        if study is None:
+        if study is None or (still_due is not None and not still_due(study)):
             raise NothingToDelete(study_uid)
 
         instances = Instance.objects.filter(series__study=study)

@@ -7,6 +7,7 @@ queries compare folded text with plain equality or LIKE on an index.
 The attributes a level returns are kept as prepared DICOM JSON text.
 """
 
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -18,10 +19,14 @@ class Collection(models.Model):
     retention_days = models.PositiveIntegerField(
         null=True,
         blank=True,
+        # 0 would read as "delete at once"; PACSWEB_RETENTION_DAYS=0 means
+        # "for ever". One meaning only: at least a day, or empty.
+        validators=[MinValueValidator(1)],
         help_text=(
             "studies of this collection are deleted this many days after their "
-            "Study Date (or first reception, without one); empty: kept for ever. "
-            "A study in several collections is kept as long as the longest says."
+            "Study Date, counted at the earliest from their first reception here; "
+            "empty: kept for ever. A study in several collections is kept as long "
+            "as the longest says."
         ),
     )
 

@@ -5,9 +5,11 @@ delete them. Each Collection may name `retention_days`; a study is kept as
 long as the most generous of its collections says (one collection without
 a period keeps it for ever). Studies in no collection follow
 PACSWEB_RETENTION_DAYS (0: kept for ever). The period runs from the Study
-Date, the day of the examination; a study without one counts from the day
-it was first received. Nothing is deleted unless someone configured a
-period: both defaults keep everything.
+Date, the day of the examination, but never from before the study was
+first received here: a study migrated from an old archive, or one whose
+modality clock said 1900, is not deleted the night it arrives (keeping
+too long can be corrected; deleting too early cannot). Nothing is deleted
+unless someone configured a period: both defaults keep everything.
 
 Deletion goes through deletion.delete (rows in one transaction, files after
 commit, derived data dropped) one study at a time, and each expired study
@@ -74,9 +76,13 @@ def expire(
             )
             continue
         try:
-            gone = deletion.delete(study.study_instance_uid)
+            # Asked again under the row lock: a hold (a collection without a
+            # period) added since the study was read must still save it.
+            gone = deletion.delete(
+                study.study_instance_uid, still_due=lambda s: _due(s, today)
+            )
         except deletion.NothingToDelete:
-            continue  # deleted meanwhile by someone else
+            continue  # deleted meanwhile, or no longer due
         result.studies.append((gone.study_uid, gone.patient_id, gone.instances))
         signals.study_expired.send(
             sender=Study,
@@ -105,7 +111,7 @@ def _candidate_studies(today: date) -> Iterator[Study]:
     periods = [
         days
         for days in Collection.objects.values_list("retention_days", flat=True)
-        if days is not None
+        if days  # None, or a 0 that slipped past the validator: for ever
     ]
     if settings.PACSWEB_RETENTION_DAYS:
         periods.append(settings.PACSWEB_RETENTION_DAYS)
@@ -115,8 +121,8 @@ def _candidate_studies(today: date) -> Iterator[Study]:
     received_cutoff = timezone.make_aware(datetime.combine(cutoff, datetime.min.time()))
     memberships = Study.collections.through.objects
     studies = Study.objects.filter(
-        Q(study_date__lt=cutoff.strftime("%Y%m%d"), study_date__gt="")
-        | Q(study_date="", created_at__lt=received_cutoff)
+        Q(study_date__lt=cutoff.strftime("%Y%m%d")) | Q(study_date=""),
+        created_at__lt=received_cutoff,
     ).exclude(
         pk__in=memberships.filter(collection__retention_days__isnull=True).values(
             "study_id"
@@ -142,15 +148,20 @@ def _retention_days(study: Study) -> int | None:
     if not collections:
         return settings.PACSWEB_RETENTION_DAYS or None
     periods = [c.retention_days for c in collections]
-    if any(days is None for days in periods):
-        return None
-    return max(days for days in periods if days is not None)
+    if not all(periods):
+        return None  # a collection without a period (or 0) holds it
+    return max(days for days in periods if days)
+
+
+def _due(study: Study, today: date) -> bool:
+    kept_days = _retention_days(study)
+    return kept_days is not None and _expired(study, kept_days, today)
 
 
 def _expired(study: Study, kept_days: int, today: date) -> bool:
+    start = timezone.localdate(study.created_at)
     try:
-        start = datetime.strptime(study.study_date, "%Y%m%d").date()
+        start = max(start, datetime.strptime(study.study_date, "%Y%m%d").date())
     except ValueError:
-        # No usable Study Date: count from the first reception.
-        start = timezone.localdate(study.created_at)
+        pass  # no usable Study Date: the first reception alone counts
     return start + timedelta(days=kept_days) < today

@@ -186,3 +186,14 @@ def test_a_nul_in_an_oauth_parameter_is_rfc_6749_invalid_request(url):
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+def test_a_trailing_newline_does_not_pass_the_identifier_checks():
+    # `$` also matches before a final newline: every pattern check is whole.
+    from apps.archive.ingest import is_valid_uid
+    from apps.dicomweb.bulk import is_tag_path
+
+    assert is_valid_uid("1.2.3")
+    assert not is_valid_uid("1.2.3\n")
+    assert is_tag_path("7FE00010")
+    assert not is_tag_path("7FE00010\n")

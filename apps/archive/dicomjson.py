@@ -233,7 +233,7 @@ def _decimal(value: Any, *, integer: bool) -> int | float | str | None:
     text = text.strip().replace("\x00", "")
     if text == "":
         return None
-    if _JSON_NUMBER.match(text):
+    if _JSON_NUMBER.fullmatch(text):
         number = (
             float(text)
             if not integer or "." in text or "e" in text.lower()

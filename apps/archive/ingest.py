@@ -97,7 +97,7 @@ class IngestResult:
 
 
 def is_valid_uid(value: str) -> bool:
-    return 0 < len(value) <= 64 and UID_RE.match(value) is not None
+    return 0 < len(value) <= 64 and UID_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def fold(text: str) -> str:
 
 def normalize_date(value: str) -> str:
     """DA (YYYYMMDD, or the retired YYYY.MM.DD) to YYYYMMDD; "" if invalid."""
-    match = _DATE_RE.match(value.strip())
+    match = _DATE_RE.fullmatch(value.strip())
     if not match:
         return ""
     return "".join(match.groups())
@@ -30,7 +30,7 @@ def normalize_time(value: str, *, upper: bool = False) -> str:
     Missing trailing parts are filled with zeros, or with their largest value
     when `upper` is set (the end of a range: "10" up to "105959.999999").
     """
-    match = _TIME_RE.match(value.strip())
+    match = _TIME_RE.fullmatch(value.strip())
     if not match:
         return ""
     hours, minutes, seconds, fraction = match.groups()

@@ -19,7 +19,7 @@ TAG_PATH_RE = re.compile(r"^[0-9A-Fa-f]{8}(/[0-9]{1,6}/[0-9A-Fa-f]{8})*$")
 
 
 def is_tag_path(text: str) -> bool:
-    return TAG_PATH_RE.match(text) is not None
+    return TAG_PATH_RE.fullmatch(text) is not None
 
 
 def is_top_level_pixel_data(tag_path: str) -> bool:

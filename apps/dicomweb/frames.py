@@ -61,7 +61,7 @@ class NativeLayout:
 
 def parse_frame_list(text: str) -> list[int]:
     text = text.strip()
-    if not FRAME_LIST_RE.match(text):
+    if not FRAME_LIST_RE.fullmatch(text):
         raise BadFrameList(
             f"frame list must be comma-separated frame numbers, got {text[:40]!r}"
         )

@@ -32,7 +32,7 @@ class StudySearchForm(forms.Form):
 
     def clean_modality(self) -> str:
         value = self.cleaned_data["modality"].upper()
-        if value and not _MODALITY_RE.match(value):
+        if value and not _MODALITY_RE.fullmatch(value):
             raise forms.ValidationError(
                 "modality must be a DICOM modality code such as CT or MR"
             )

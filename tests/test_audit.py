@@ -304,6 +304,22 @@ def test_each_action_carries_its_dicom_audit_codes(
     assert identification.get("EventOutcomeIndicator") == indicator
 
 
+def test_a_read_names_the_patient_of_its_studies_in_the_audit_message():
+    # The guard records reads without the patient; PS3.15 wants it named.
+    ingest_file(sample("CT_small.dcm"))
+    event = audit.record(audit.RETRIEVE, username="clara", study_uids=[CT_STUDY])
+
+    message = ET.fromstring(audit_message(event))
+
+    assert event.patient_id == ""
+    patients = [
+        o.get("ParticipantObjectID")
+        for o in message.findall("ParticipantObjectIdentification")
+        if o.get("ParticipantObjectTypeCodeRole") == "1"
+    ]
+    assert patients == ["1CT1"]
+
+
 def test_a_stored_study_names_the_sender_as_source_and_pacsweb_as_destination():
     event = audit.record(
         audit.STORE, ae_title="MODALITY_7", address="192.0.2.7", study_uids=[CT_STUDY]

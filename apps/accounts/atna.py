@@ -141,9 +141,10 @@ def audit_message(event: "AuditEvent") -> bytes:
     source = ET.SubElement(root, "AuditSourceIdentification", AuditSourceID=host)
     _code(source, "AuditSourceTypeCode", APPLICATION_SERVER)
 
-    if event.patient_id:
-        _object(root, event.patient_id, PATIENT_NUMBER, type_code="1", role="1")
-    for uid in filter(None, event.study_uids.split("\\")):
+    study_uids = [uid for uid in event.study_uids.split("\\") if uid]
+    for patient_id in _patients(event, study_uids):
+        _object(root, patient_id, PATIENT_NUMBER, type_code="1", role="1")
+    for uid in study_uids:
         _object(root, uid, STUDY_UID, type_code="2", role="3")
     if kind.event_id == QUERY:
         # DIMSE: the SOP Class UID named in the resource; DICOMweb: the URI.
@@ -174,6 +175,25 @@ _NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]
 
 def _xml_safe(text: str) -> str:
     return _NOT_XML_RE.sub("\ufffd", text)
+
+
+def _patients(event: "AuditEvent", study_uids: list[str]) -> list[str]:
+    """The patients the event concerns: as recorded, or of its studies.
+
+    Reads are recorded without the patient (the guard does not look it up
+    on every request); PS3.15 wants the patient named in instance-access
+    messages, so the message looks it up, once, when it is sent.
+    """
+    if event.patient_id:
+        return [event.patient_id]
+    if not study_uids:
+        return []
+    from apps.archive.models import Study
+
+    found = Study.objects.filter(study_instance_uid__in=study_uids).values_list(
+        "patient__patient_id", flat=True
+    )
+    return sorted({patient_id for patient_id in found if patient_id})
 
 
 def _roles(action: str) -> tuple[list[Code], list[Code]]:

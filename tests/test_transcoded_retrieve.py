@@ -170,3 +170,13 @@ def test_it_answers_406_with_the_reason_when_the_encoder_cannot_take_the_image(
     )
     assert "RLE Lossless" in detail
     assert "Bits Allocated: 32" in detail
+
+
+def test_a_tiny_image_asked_for_as_jpeg_2000_is_406_with_the_size(client):
+    # The encoder's 6 resolution levels need 32 pixels a side; this CR is 16.
+    response = client.get(
+        instance_url("MONOCHROME1"), HTTP_ACCEPT=_ask("1.2.840.10008.1.2.4.90")
+    )
+
+    assert response.status_code == 406
+    assert "at least 32x32 pixels; this one is 16x16" in response.json()["reason"]

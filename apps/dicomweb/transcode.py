@@ -178,7 +178,20 @@ def _decompress(ds: FileDataset, syntax: UID) -> None:
         ds.LossyImageCompression = "01"
 
 
+# pylibjpeg-openjpeg encodes with 6 resolution levels, which needs images
+# of at least 2**5 pixels a side; smaller ones are refused up front rather
+# than through an encoder error and its logged traceback.
+J2K_MIN_SIDE = 32
+
+
 def _compress(ds: FileDataset, target: UID) -> None:
+    smallest = min(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+    if target == JPEG2000Lossless and smallest < J2K_MIN_SIDE:
+        raise TranscodeError(
+            f"JPEG 2000 Lossless is made here for images of at least "
+            f"{J2K_MIN_SIDE}x{J2K_MIN_SIDE} pixels; this one is "
+            f"{ds.get('Columns')}x{ds.get('Rows')}"
+        )
     if ds.get("SamplesPerPixel", 1) > 1 and ds.get("PlanarConfiguration") == 1:
         # pydicom's RLE encoder reads native colour-by-plane samples as if
         # they were interleaved and scrambles the image; interleave first.

@@ -49,6 +49,7 @@ def test_it_stores_the_dicom_files_of_a_folder_tree_and_skips_the_rest(tmp_path)
     assert "2 stored, 0 replaced, 1 duplicates, 2 skipped, 0 failed" in output
     assert f"skipped {root / 'notes.txt'}: not a DICOM file" in output
     assert f"skipped {root / 'a' / 'empty'}: not a DICOM file" in output
+    assert "\n\n" not in output  # one line per note, no blank lines between
     assert sorted(
         Instance.objects.values_list("sop_instance_uid", flat=True)
     ) == sorted([CT_SOP, MR_SOP])

@@ -35,7 +35,9 @@ class Command(BaseCommand):
             kind, reason = _import_one(path)
             counts[kind] += 1
             if kind == "skipped":
-                tqdm.write(f"skipped {path}: {reason}", file=self.stdout, end="")
+                # Past Django's OutputWrapper, which would end every piece
+                # tqdm writes (the text, then its line end) with a newline.
+                tqdm.write(f"skipped {path}: {reason}", file=self.stdout._out)
             elif kind == "failed":
                 failures.append((path, reason))
 

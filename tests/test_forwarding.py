@@ -1,5 +1,6 @@
 """Auto-routing (apps/dimse/forwarding.py) to dcmtk's storescp."""
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,9 +33,33 @@ def fresh_rules():
 
 
 @pytest.fixture
-def reading(tmp_path, settings) -> Iterator[tuple[RemoteAE, Path]]:
-    """A reading workstation: dcmtk's storescp, and its RemoteAE."""
+def job_runner(settings, storage_dir, tmp_path):
+    """Where the forwarding jobs run: in this process without a broker, in a
+    real celery worker (told not to retry) when one is configured."""
     settings.PACSWEB_JOB_RETRIES = 0
+    if not settings.BROKER_CONFIGURED:
+        yield None
+        return
+    from tests.celery_support import celery_worker, purge_queues
+
+    purge_queues()
+    with celery_worker(storage_dir, tmp_path, env={"PACSWEB_JOB_RETRIES": "0"}) as w:
+        yield w
+
+
+def finished(job: Job, timeout: float = 60) -> Job:
+    """The job once it has reached a final state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if job.state in Job.FINAL_STATES or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def reading(tmp_path, job_runner) -> Iterator[tuple[RemoteAE, Path]]:
+    """A reading workstation: dcmtk's storescp, and its RemoteAE."""
     port = free_port()
     out = tmp_path / "received"
     out.mkdir()
@@ -60,7 +85,7 @@ def test_matching_instances_go_out_as_one_job_once_due(reading):
 
     assert early == []
     [job] = jobs
-    job.refresh_from_db()
+    job = finished(job)
     assert (job.kind, job.state, job.remote_ae) == (Job.Kind.STORE, "succeeded", remote)
     assert job.parameters == {
         "level": "IMAGE",
@@ -93,7 +118,8 @@ def test_an_instance_never_goes_back_to_its_sender(reading, tmp_path):
     rules_per_uid = sorted(
         PendingForward.objects.values_list("sop_instance_uid", "rule__name")
     )
-    forwarding.dispatch()
+    for job in forwarding.dispatch():
+        finished(job)
 
     assert rules_per_uid == [
         (MR.SOPInstanceUID, "all"),
@@ -115,7 +141,8 @@ def test_a_collection_condition_and_a_disabled_rule(reading, tmp_path):
 
     ingest_file(sample("CT_small.dcm"), collection_ids=[oncology.pk])
     ingest_file(sample("MR_small.dcm"))
-    forwarding.dispatch()
+    for job in forwarding.dispatch():
+        finished(job)
 
     assert received(out) == [CT.SOPInstanceUID]
 
@@ -144,23 +171,22 @@ def test_instances_deleted_before_their_turn_are_not_sent(reading, tmp_path):
     deletion.delete(CT.StudyInstanceUID, sop_uid=CT.SOPInstanceUID)
 
     [job] = forwarding.dispatch()
+    finished(job)
 
     assert job.parameters["uids"] == ["1.2.826.0.1.3680043.8.498.7400.1"]
     assert received(out) == ["1.2.826.0.1.3680043.8.498.7400.1"]
 
 
 def test_a_destination_that_is_down_fails_the_job_and_keeps_no_pending_row(
-    settings,
+    job_runner,
 ):
-    settings.PACSWEB_JOB_RETRIES = 0
     nobody = RemoteAE.objects.create(ae_title="GONE", host=HOST, port=free_port())
     ForwardRule.objects.create(name="gone", destination=nobody, delay_seconds=0)
     ingest_file(sample("CT_small.dcm"))
 
     [job] = forwarding.dispatch()
 
-    job.refresh_from_db()
-    assert job.state == "failed"
+    assert finished(job).state == "failed"
     assert not PendingForward.objects.exists()
 
 

@@ -102,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def log_message(self, format: str, *args: object) -> None:
-        pass  # the test reads the recorded exchanges instead
+        """Silent: the test reads the recorded exchanges instead."""
 
     def _dispatch(self) -> None:
         path = urllib.parse.urlsplit(self.path).path

@@ -19,6 +19,7 @@ is announced with signals.study_expired so that the audit trail records it
 
 import logging
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -160,8 +161,7 @@ def _due(study: Study, today: date) -> bool:
 
 def _expired(study: Study, kept_days: int, today: date) -> bool:
     start = timezone.localdate(study.created_at)
-    try:
+    # Without a usable Study Date the first reception alone counts.
+    with suppress(ValueError):
         start = max(start, datetime.strptime(study.study_date, "%Y%m%d").date())
-    except ValueError:
-        pass  # no usable Study Date: the first reception alone counts
     return start + timedelta(days=kept_days) < today

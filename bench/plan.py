@@ -37,7 +37,7 @@ def steps(data: BenchData, args: argparse.Namespace) -> list[Step]:
             run.label,
             _one(
                 partial(
-                    _ingest,
+                    ingest_figure,
                     data=data,
                     run=run,
                     part=part,
@@ -55,7 +55,7 @@ def steps(data: BenchData, args: argparse.Namespace) -> list[Step]:
         Step(
             (kind.key,),
             kind.label,
-            _one(partial(_search, kind=kind, rounds=args.rounds)),
+            _one(partial(search_figure, kind=kind, rounds=args.rounds)),
         )
         for kind in queries.build(data, args.variants)
     ]
@@ -116,7 +116,7 @@ def _first_image(running: Running, *, study: BenchData, repeats: int) -> Figure:
     return viewer.time_to_first_image(running.viewer, study, repeats)
 
 
-def _ingest(
+def ingest_figure(
     running: Running,
     *,
     data: BenchData,
@@ -128,7 +128,7 @@ def _ingest(
     return ingest.run(running.target, data, run, part, batch, config)
 
 
-def _search(running: Running, *, kind: queries.QueryKind, rounds: int) -> Figure:
+def search_figure(running: Running, *, kind: queries.QueryKind, rounds: int) -> Figure:
     return queries.measure_kind(running.target, kind, rounds)
 
 

@@ -32,6 +32,7 @@ import redis
 from bench import ingest, queries, report, services
 from bench.client import NotMeasurable, multipart_body, storescu_config, stow
 from bench.dataset import BenchData, InstanceEntry, load_or_generate
+from bench.plan import ingest_figure, search_figure
 from bench.procs import StartError
 from bench.production_report import Results, write
 from bench.servers import (
@@ -274,6 +275,19 @@ def main(args: argparse.Namespace) -> int:
 
         steps = Stepper(started, results, deadline)
         done: list[int] = []
+
+        def write_figures(final: bool) -> None:
+            write(
+                _only(results, done),
+                data,
+                versions,
+                settings,
+                time.monotonic() - started_at,
+                queries.build(data, args.variants),
+                None if args.no_write else args.output,
+                final=final,
+            )
+
         for stage in plan:
             try:
                 _run_stage(steps, stage, data, config, args)
@@ -294,27 +308,9 @@ def main(args: argparse.Namespace) -> int:
             ) + f"{stage.size:,}: {now:.1f}"
             # After every checkpoint, so that a run cut short still leaves
             # the figures it has.
-            write(
-                _only(results, done),
-                data,
-                versions,
-                settings,
-                time.monotonic() - started_at,
-                queries.build(data, args.variants),
-                None if args.no_write else args.output,
-                final=stage is plan[-1],
-            )
+            write_figures(final=stage is plan[-1])
         if done and done[-1] != plan[-1].size:
-            write(
-                _only(results, done),
-                data,
-                versions,
-                settings,
-                time.monotonic() - started_at,
-                queries.build(data, args.variants),
-                None if args.no_write else args.output,
-                final=True,
-            )
+            write_figures(final=True)
     return 0
 
 
@@ -370,7 +366,7 @@ def _run_stage(
             run.label,
             run.key,
             partial(
-                _ingest_row,
+                ingest_figure,
                 data=data,
                 run=run,
                 part=part,
@@ -400,24 +396,8 @@ def _run_stage(
             size,
             kind.label,
             kind.key,
-            partial(_search, kind=kind, rounds=args.rounds),
+            partial(search_figure, kind=kind, rounds=args.rounds),
         )
-
-
-def _ingest_row(
-    running: Running,
-    *,
-    data: BenchData,
-    run: ingest.IngestRun,
-    part: list[InstanceEntry],
-    batch: int,
-    config: Path,
-) -> Figure:
-    return ingest.run(running.target, data, run, part, batch, config)
-
-
-def _search(running: Running, *, kind: queries.QueryKind, rounds: int) -> Figure:
-    return queries.measure_kind(running.target, kind, rounds)
 
 
 def _inventory(running: Running, *, loaded: BenchData) -> Figure:
